@@ -1,0 +1,1 @@
+"""Thin HTTP handlers: parse, call the domain in `shared`, shape the answer."""

@@ -1,0 +1,24 @@
+"""Liveness, readiness and the service's front page."""
+
+from __future__ import annotations
+
+from flask import Request, Response
+
+from functions.http import json_response
+from shared.services import services
+
+
+def root(request: Request) -> Response:
+    return json_response({"service": "deployment-orchestrator", "docs": "/docs"})
+
+
+def health(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+def readiness(request: Request) -> Response:
+    try:
+        services().store.ping()
+    except Exception as exc:  # any failure to reach the store means "not ready"
+        return json_response({"status": "unready", "error": f"store unreachable ({type(exc).__name__})"}, 503)
+    return json_response({"status": "ready"})

@@ -1,0 +1,37 @@
+"""Handlers for /internal: the worker's reports and the queue's step tasks."""
+
+from __future__ import annotations
+
+from flask import Request, Response
+
+from functions.http import json_response, parse_body
+from functions.security import verify_task_caller
+from shared import deployments, engine, notify
+from shared.errors import ValidationError
+from shared.models import StepTask, WorkerReport
+from shared.services import services
+
+SECRET_HEADER = "X-Visgate-Internal-Secret"
+
+
+def deployment_ready(request: Request, deployment_id: str) -> Response:
+    svc = services()
+    deployments.verify_worker_secret(svc, deployment_id, request.headers.get(SECRET_HEADER))
+    report = parse_body(request, WorkerReport)
+    return json_response(deployments.worker_report(svc, deployment_id, report))
+
+
+def run_step(request: Request) -> Response:
+    svc = services()
+    verify_task_caller(svc, request)
+    task = parse_body(request, StepTask)
+    import shared.steps  # noqa: F401  (registers the steps; imported here to keep other cold starts light)
+
+    if task.kind == "webhook" and task.delivery_id is not None and task.attempt is not None:
+        outcome = notify.deliver(svc, task.delivery_id, task.attempt)
+    elif task.kind == "step" and task.deployment_id and task.step and task.seq is not None:
+        outcome = engine.run_step(svc, task.deployment_id, task.step, task.seq)
+    else:
+        raise ValidationError("incomplete task body")
+    headers = {"Retry-After": str(int(outcome.retry_after))} if outcome.retry_after else {}
+    return json_response(outcome.body(), outcome.status, headers)

@@ -1,0 +1,106 @@
+"""`make run`: the whole API in one process on the embedded default.
+
+Serves every route (the `api` function) with waitress, delivers the durable local task queue to
+the step function over HTTP as Cloud Tasks would, and prints the API keys it accepts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _ensure_api_keys(settings) -> list[str]:
+    if settings.api_key_list:
+        return settings.api_key_list
+    from shared.config import _read_or_create  # the same atomic helper as the other local secrets
+
+    key = _read_or_create(settings.data_dir / "api_key", lambda: "do_local_" + secrets.token_urlsafe(24))
+    os.environ["API_KEYS"] = key
+    return [key]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run deployment-orchestrator locally")
+    parser.add_argument("--services", help="module:function returning Services (test builds only)")
+    args = parser.parse_args(argv)
+
+    from functions.logging_setup import configure_logging
+    from shared.config import ConfigError, load_settings
+
+    configure_logging()
+    try:
+        settings = load_settings()
+        keys = _ensure_api_keys(settings)
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"deployment-orchestrator: {exc}", file=sys.stderr)
+        return 2
+
+    from shared import services as services_mod
+
+    if args.services:
+        module, _, attr = args.services.partition(":")
+        svc = getattr(__import__(module, fromlist=[attr]), attr)(settings)
+    else:
+        svc = services_mod.build(settings)
+    services_mod.install(svc)
+
+    import functions_framework
+    import waitress
+
+    from functions.security import local_task_token
+
+    dispatcher = None
+    if settings.orchestrator_backend == "local":
+        from shared.queue.local import DispatchPolicy, LocalDispatcher
+
+        token = local_task_token(svc)
+        dispatcher = LocalDispatcher(
+            svc.queue,  # type: ignore[arg-type]
+            targets={"step": f"{settings.local_base_url}/internal/steps"},
+            policy=DispatchPolicy(
+                max_attempts=settings.queue_max_attempts,
+                min_backoff=settings.queue_min_backoff_seconds,
+                max_backoff=settings.queue_max_backoff_seconds,
+                dispatch_deadline=settings.queue_dispatch_deadline_seconds,
+                workers=settings.queue_workers,
+            ),
+            auth_header=lambda target: {"Authorization": f"Bearer {token}"},
+        )
+
+    app = functions_framework.create_app(target="api", source=str(ROOT / "main.py"))
+    server = waitress.create_server(app, host=settings.host, port=settings.port, threads=16, ident=None)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(
+        f"deployment-orchestrator listening on http://{settings.host}:{settings.port} "
+        f"(backend={settings.orchestrator_backend}, data={settings.data_dir})",
+        flush=True,
+    )
+    print("API keys accepted: " + ", ".join(keys), flush=True)
+    print(f"Docs: http://{settings.host}:{settings.port}/docs", flush=True)
+    if dispatcher:
+        dispatcher.start()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if dispatcher:
+            dispatcher.stop()
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

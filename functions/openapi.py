@@ -1,0 +1,122 @@
+"""OpenAPI 3.1 generated from the route table and the pydantic models, and the /docs page."""
+
+from __future__ import annotations
+
+import mimetypes
+from functools import cache
+from typing import Any
+
+from flask import Request, Response
+from pydantic.json_schema import models_json_schema
+
+from functions.http import json_response
+from shared.errors import NotFoundError
+from shared.models import ErrorResponse
+
+ERROR_STATUSES = {
+    "api_key": {401: "Missing or invalid API key", 422: "Invalid request", 429: "Rate limit exceeded"},
+    "worker_secret": {401: "Missing or invalid X-Visgate-Internal-Secret", 422: "Invalid request"},
+    "none": {},
+    "task": {},
+}
+
+
+@cache
+def spec() -> dict[str, Any]:
+    from functions.routes import ROUTER
+
+    routes = [r for r in ROUTER.routes if r.public]
+    models = {ErrorResponse}
+    for r in routes:
+        models |= {m for m in r.responses.values() if m is not None}
+        if r.request is not None:
+            models.add(r.request)
+    refs, schema = models_json_schema(
+        [(m, "serialization") for m in sorted(models, key=lambda m: m.__name__)]
+        + [(r.request, "validation") for r in routes if r.request is not None],
+        ref_template="#/components/schemas/{model}",
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    error_schema = {"application/json": {"schema": refs[(ErrorResponse, "serialization")]}}
+    for r in routes:
+        op: dict[str, Any] = {
+            "operationId": r.handler.__name__,
+            "summary": r.summary,
+            "tags": [r.tag],
+            "responses": {},
+        }
+        params = [seg[1:-1] for seg in r.path.split("/") if seg.startswith("{")]
+        if params:
+            op["parameters"] = [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
+            ]
+        if r.request is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": refs[(r.request, "validation")]}},
+            }
+        for status, model in r.responses.items():
+            entry: dict[str, Any] = {"description": _describe(status)}
+            if model is not None:
+                entry["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
+            op["responses"][str(status)] = entry
+        for status, text in ERROR_STATUSES[r.auth].items():
+            op["responses"].setdefault(
+                str(status),
+                {
+                    "description": text,
+                    "content": {"application/json": {"schema": refs[(ErrorResponse, "serialization")]}},
+                },
+            )
+        if r.auth == "api_key":
+            op["security"] = [{"bearerAuth": []}]
+        elif r.auth == "worker_secret":
+            op["security"] = [{"workerSecret": []}]
+        paths.setdefault(r.path, {})[r.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "deployment-orchestrator",
+            "version": "1.0.0",
+            "description": "Deploy a Hugging Face model to a Runpod Serverless endpoint and manage its life.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schema.get("$defs", {}),
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Your API key"},
+                "workerSecret": {"type": "apiKey", "in": "header", "name": "X-Visgate-Internal-Secret"},
+            },
+        },
+    }
+
+
+def _describe(status: int) -> str:
+    return {200: "OK", 202: "Accepted", 204: "No Content", 503: "Unavailable"}.get(status, str(status))
+
+
+def openapi_json(request: Request) -> Response:
+    return json_response(spec())
+
+
+_DOCS_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>deployment-orchestrator API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+</body></html>"""
+
+
+def docs(request: Request) -> Response:
+    return Response(_DOCS_PAGE, mimetype="text/html")
+
+
+def docs_static(request: Request, filename: str) -> Response:
+    from swagger_ui_bundle import swagger_ui_path
+
+    if filename not in {"swagger-ui.css", "swagger-ui-bundle.js"}:
+        raise NotFoundError(f"no such file {filename}")
+    data = (swagger_ui_path / filename).read_bytes()
+    mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    return Response(data, mimetype=mime, headers={"Cache-Control": "public, max-age=86400"})

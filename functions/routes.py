@@ -1,0 +1,42 @@
+"""The route table: the one list that dispatch, /openapi.json and the API gateway are built from."""
+
+from __future__ import annotations
+
+from functions import deployments, health, internal, openapi
+from functions.routing import Route, Router
+from shared.models import (
+    CreateDeploymentRequest,
+    CreateDeploymentResponse,
+    DeploymentResponse,
+    HealthResponse,
+    ServiceInfo,
+    StepTask,
+    WorkerReport,
+    WorkerReportResponse,
+)
+
+ROUTES = [
+    Route("GET", "/", "health", health.root, "Service information", auth="none", responses={200: ServiceInfo}, tag="service"),
+    Route("GET", "/health", "health", health.health, "Liveness", auth="none", responses={200: HealthResponse}, tag="service"),
+    Route("GET", "/readiness", "health", health.readiness, "Readiness: the store is reachable", auth="none",
+          responses={200: HealthResponse, 503: None}, tag="service"),
+    Route("GET", "/openapi.json", "health", openapi.openapi_json, "This API's OpenAPI document", auth="none",
+          tag="service", public=False),
+    Route("GET", "/docs", "health", openapi.docs, "Interactive API documentation", auth="none", tag="service",
+          public=False),
+    Route("GET", "/docs/static/{filename}", "health", openapi.docs_static, "Documentation assets", auth="none",
+          tag="service", public=False),
+    Route("POST", "/v1/deployments", "create_deployment", deployments.create_deployment, "Deploy a model",
+          request=CreateDeploymentRequest, responses={202: CreateDeploymentResponse}),
+    Route("GET", "/v1/deployments/{deployment_id}", "get_deployment", deployments.get_deployment,
+          "A deployment's status, logs and error", responses={200: DeploymentResponse, 404: None}),
+    Route("DELETE", "/v1/deployments/{deployment_id}", "delete_deployment", deployments.delete_deployment,
+          "Delete a deployment and its Runpod endpoint", responses={204: None, 404: None}),
+    Route("POST", "/internal/deployment-ready/{deployment_id}", "deployment_ready", internal.deployment_ready,
+          "The inference container reports progress", auth="worker_secret", request=WorkerReport,
+          responses={200: WorkerReportResponse}, tag="internal"),
+    Route("POST", "/internal/steps", "run_step", internal.run_step, "Run one deployment step (Cloud Tasks target)",
+          auth="task", request=StepTask, responses={200: None, 503: None}, tag="internal", public=False),
+]  # fmt: skip
+
+ROUTER = Router(ROUTES)

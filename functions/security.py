@@ -1,0 +1,32 @@
+"""Who is calling: API keys for users, the queue's token for step tasks."""
+
+from __future__ import annotations
+
+from flask import Request
+
+from shared import auth
+from shared.crypto import keyed_hash, same
+from shared.errors import UnauthorizedError
+from shared.services import Services
+
+
+def api_principal(svc: Services, request: Request) -> tuple[auth.Principal, dict[str, str]]:
+    principal = auth.authenticate(svc, request.headers.get("Authorization"))
+    return principal, auth.check_rate(svc, principal)
+
+
+def local_task_token(svc: Services) -> str:
+    return keyed_hash(svc.settings.internal_secret.get_secret_value(), "local-queue", "task-token")
+
+
+def verify_task_caller(svc: Services, request: Request) -> None:
+    """Only the queue may run steps: Cloud Tasks' OIDC token on GCP, a shared token locally."""
+    header = request.headers.get("Authorization", "")
+    if svc.settings.orchestrator_backend == "gcp":
+        from shared.gcp_auth import verify_tasks_token
+
+        verify_tasks_token(svc.settings, header)
+        return
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not same(token.strip(), local_task_token(svc)):
+        raise UnauthorizedError("step tasks come from the task queue only")

@@ -1,0 +1,1 @@
+"""The domain of deployment-orchestrator: it knows nothing of Flask or of HTTP handlers."""

@@ -1,0 +1,175 @@
+"""Settings read from the environment, validated once at start.
+
+Every variable is documented in README.md ("Configuration"). Secrets are `SecretStr` so they never
+show up in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """The environment does not describe a runnable service; the message says what to fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    orchestrator_backend: Literal["local", "gcp"] = "local"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    data_dir: Path = Path(".data")
+    api_keys: SecretStr = SecretStr("")
+    public_base_url: str | None = None
+    internal_secret: SecretStr | None = None
+    # Comma-separated `key_id:base64(32 bytes)`; the first one encrypts, all of them decrypt.
+    encryption_keys: SecretStr | None = None
+
+    runpod_api_base: str = "https://api.runpod.io"
+    runpod_runtime_base: str = "https://api.runpod.ai"
+    hf_endpoint: str = "https://huggingface.co"
+    hf_token: SecretStr | None = None
+    runpod_worker_image: str = "ghcr.io/visgate/deployment-orchestrator-worker:0.1.0"
+    vllm_worker_image: str = "runpod/worker-v1-vllm:v2.25.2"
+    endpoint_name_prefix: str = "do-"
+    allow_private_webhooks: bool | None = None
+
+    rate_limit_per_minute: int = Field(default=100, ge=1)
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # Deadlines and pacing of the deployment steps (seconds).
+    step_lease_seconds: float = Field(default=120.0, gt=0)
+    step_timeout_seconds: float = Field(default=600.0, gt=0)
+    deploy_timeout_seconds: float = Field(default=3600.0, gt=0)
+    ready_poll_interval_seconds: float = Field(default=15.0, gt=0)
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+    webhook_retry_schedule: str = "5,30,120,600,1800,3600"
+    cleanup_max_attempts: int = Field(default=3, ge=1)
+
+    # Local task queue (the embedded default's stand-in for Cloud Tasks).
+    queue_max_attempts: int = Field(default=100, ge=1)
+    queue_min_backoff_seconds: float = Field(default=0.5, gt=0)
+    queue_max_backoff_seconds: float = Field(default=60.0, gt=0)
+    queue_dispatch_deadline_seconds: float = Field(default=120.0, gt=0)
+    queue_workers: int = Field(default=8, ge=1)
+
+    # Google Cloud (ORCHESTRATOR_BACKEND=gcp).
+    google_cloud_project: str | None = None
+    region: str | None = None
+    tasks_queue: str | None = None
+    step_function_url: str | None = None
+    tasks_invoker_sa: str | None = None
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> Settings:
+        if self.orchestrator_backend == "gcp":
+            missing = [
+                name.upper()
+                for name in (
+                    "google_cloud_project",
+                    "region",
+                    "tasks_queue",
+                    "step_function_url",
+                    "tasks_invoker_sa",
+                    "public_base_url",
+                    "internal_secret",
+                    "encryption_keys",
+                )
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"ORCHESTRATOR_BACKEND=gcp needs {', '.join(missing)}")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def local_base_url(self) -> str:
+        """Where this process listens; the local queue calls the step function here."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def private_webhooks_allowed(self) -> bool:
+        if self.allow_private_webhooks is not None:
+            return self.allow_private_webhooks
+        return self.orchestrator_backend == "local"
+
+    @cached_property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+
+    @cached_property
+    def webhook_retry_delays(self) -> list[float]:
+        return [float(x) for x in self.webhook_retry_schedule.split(",") if x.strip()]
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "orchestrator.db"
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate settings; on the local backend, create missing secrets under DATA_DIR."""
+    env = dict(os.environ if environ is None else environ)
+    try:
+        settings = Settings(**_lowercase(env))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    if settings.orchestrator_backend == "local":
+        _fill_local_secrets(settings)
+    return settings
+
+
+def _lowercase(env: dict[str, str]) -> dict[str, str]:
+    fields = set(Settings.model_fields)
+    return {k.lower(): v for k, v in env.items() if k.lower() in fields}
+
+
+def _fill_local_secrets(settings: Settings) -> None:
+    """The embedded default keeps its generated secrets in DATA_DIR (mode 0600), stable across runs."""
+    if settings.internal_secret and settings.encryption_keys:
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.internal_secret:
+        settings.internal_secret = SecretStr(
+            _read_or_create(settings.data_dir / "internal_secret", lambda: secrets.token_urlsafe(32))
+        )
+    if not settings.encryption_keys:
+        settings.encryption_keys = SecretStr(
+            _read_or_create(
+                settings.data_dir / "encryption_keys",
+                lambda: "local1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            )
+        )
+
+
+def _read_or_create(path: Path, make: Callable[[], str]) -> str:
+    """Atomic even when two processes start at once: write aside, then link into place."""
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()

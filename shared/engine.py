@@ -1,0 +1,416 @@
+"""The step engine: how a deployment moves from one step to the next, exactly once.
+
+Every step runs as a task carrying (deployment_id, step, seq). `seq` is the deployment's step
+generation, bumped by every move; a task for an older seq is stale and a 2xx no-op. A step first
+*claims* the deployment (a lease, compare-and-set on seq), then does its side effects, then
+*commits* (compare-and-set on seq and lease). The next task is enqueued *before* the commit under a
+deterministic name, so a crash in between loses nothing: a task that arrives ahead of its commit is
+answered 503 and retried, and the step that crashed is retried by the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared import repo
+from shared.errors import Contention
+from shared.models import Deployment, ErrorInfo, StepRecord
+from shared.queue import Task
+from shared.services import Services
+from shared.states import GONE, PROVISIONING, WAITING_FOR_WORKER, Status, can_move
+from shared.timeutil import later
+
+log = logging.getLogger(__name__)
+
+MAX_STEP_ATTEMPTS = 12
+TIMEOUT_CODES = {"wait_ready": "ready_timeout"}
+UNBOUNDED_STEPS = frozenset({"wait_ready", "cleanup"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What run_step answers: 2xx ends the task, 503 (with Retry-After) has it retried."""
+
+    status: int
+    result: str
+    retry_after: float | None = None
+
+    def body(self) -> dict[str, Any]:
+        return {"result": self.result}
+
+
+def done(result: str) -> Outcome:
+    return Outcome(200, result)
+
+
+def not_yet(result: str, seconds: float) -> Outcome:
+    return Outcome(503, result, max(1.0, round(seconds, 1)))
+
+
+def task_name(deployment_id: str, step: str, seq: int) -> str:
+    return f"{deployment_id}:{step}:{seq}"
+
+
+def schedule(svc: Services, deployment_id: str, step: str, seq: int, delay: float = 0.0) -> None:
+    svc.queue.enqueue(
+        Task(
+            name=task_name(deployment_id, step, seq),
+            payload={"kind": "step", "deployment_id": deployment_id, "step": step, "seq": seq},
+            delay_seconds=delay,
+        )
+    )
+
+
+@dataclass
+class Move:
+    """A change to a deployment that bumps its seq, optionally scheduling the next step."""
+
+    next_step: str | None
+    status: Status | None = None
+    delay: float = 0.0
+    apply: Callable[[Deployment], None] = lambda d: None
+    message: tuple[str, str] | None = None  # (level, text) logged once the move is committed
+    outcome: str = "succeeded"  # how the current step's record ends
+    keep_lease: bool = False
+
+
+def move(
+    svc: Services,
+    deployment_id: str,
+    decide: Callable[[Deployment], Move | None],
+    lease_id: str | None = None,
+) -> tuple[Deployment | None, bool]:
+    """Apply the move that `decide` picks for the current state: schedule first, then commit.
+
+    With `lease_id`, the commit also requires that this lease is still held (a step's own move).
+    Returns (deployment after, moved).
+    """
+    for _ in range(8):
+        current = repo.load(svc, deployment_id)
+        if current is None:
+            return None, False
+        chosen = decide(current)
+        if chosen is None or (
+            chosen.status and chosen.status != current.status and not can_move(current.status, chosen.status)
+        ):
+            return current, False
+        seq = current.seq
+        if chosen.next_step:
+            schedule(svc, deployment_id, chosen.next_step, seq + 1, chosen.delay)
+
+        def commit(d: Deployment, seq: int = seq, chosen: Move = chosen) -> Deployment | None:
+            if d.seq != seq or (lease_id is not None and d.lease_id != lease_id):
+                return None
+            if chosen.status and chosen.status != d.status:
+                if not can_move(d.status, chosen.status):
+                    return None
+                d.status = chosen.status
+            now = svc.now()
+            _close_record(d, chosen.outcome, now)
+            chosen.apply(d)
+            same_step = chosen.next_step == d.step
+            d.attempt = d.attempt if same_step else 0
+            if chosen.next_step and not same_step:
+                # Waiting for the worker is bounded by the deployment's deadline, not a step's.
+                d.step_deadline_at = (
+                    None if chosen.next_step in UNBOUNDED_STEPS else later(now, svc.settings.step_timeout_seconds)
+                )
+            d.step = chosen.next_step
+            d.seq = seq + 1
+            if not chosen.keep_lease:
+                d.lease_id = d.lease_until = None
+            return d
+
+        after, moved = repo.mutate(svc, deployment_id, commit)
+        if moved:
+            if chosen.message:
+                repo.log(svc, deployment_id, chosen.message[0], chosen.message[1])  # type: ignore[arg-type]
+            return after, True
+        if after is None:
+            return None, False
+        if lease_id is not None and after.lease_id != lease_id:
+            return after, False  # our lease is gone: the deployment was taken over
+    raise Contention(f"deployment {deployment_id} kept changing")
+
+
+def _close_record(d: Deployment, outcome: str, now) -> None:
+    if d.steps and d.steps[-1].state in ("running", "retrying") and d.steps[-1].name == d.step:
+        rec = d.steps[-1]
+        if outcome in ("retrying", "waiting"):
+            rec.state = "retrying" if outcome == "retrying" else "running"
+        else:
+            rec.state = outcome  # type: ignore[assignment]
+            rec.finished_at = now
+
+
+# ---- failing and deleting (used by steps, callbacks, the API and the reconciler) ---------------
+
+
+def fail(
+    svc: Services,
+    deployment_id: str,
+    error: ErrorInfo,
+    lease_id: str | None = None,
+) -> tuple[Deployment | None, bool]:
+    """Fail a deployment that is still being brought up (or serving), then remove its endpoint."""
+
+    def decide(d: Deployment) -> Move | None:
+        if d.status in GONE or d.status == Status.FAILED:
+            return None
+
+        def apply(x: Deployment) -> None:
+            x.error = error
+            if x.steps and x.steps[-1].finished_at and x.steps[-1].state == "failed":
+                x.steps[-1].error = error.message
+
+        return Move(
+            next_step="cleanup",
+            status=Status.FAILED,
+            apply=apply,
+            message=("ERROR", f"Deployment failed [{error.code}]: {error.message}"),
+            outcome="failed",
+        )
+
+    after, moved = move(svc, deployment_id, decide, lease_id)
+    if moved:
+        from shared import notify
+
+        notify.announce(svc, after, "deployment.failed")
+    return after, moved
+
+
+def request_delete(svc: Services, deployment_id: str) -> Deployment | None:
+    """Mark for deletion and schedule cleanup. A step holding a lease finishes (and undoes) first."""
+
+    def decide(d: Deployment) -> Move | None:
+        if d.status in (Status.DELETING, Status.DELETED):
+            return None
+        return Move(
+            next_step="cleanup",
+            status=Status.DELETING,
+            message=("INFO", "Deletion requested; removing the Runpod endpoint"),
+            outcome="cancelled",
+            keep_lease=True,
+        )
+
+    after, _ = move(svc, deployment_id, decide)
+    return after
+
+
+def mark_ready(svc: Services, deployment_id: str, source: str) -> tuple[Deployment | None, bool]:
+    """The model is loaded: ready, then finalize (scale to the serving configuration)."""
+
+    def decide(d: Deployment) -> Move | None:
+        if d.status not in WAITING_FOR_WORKER or not d.runpod_endpoint_id:
+            return None
+
+        def apply(x: Deployment) -> None:
+            x.ready_at = svc.now()
+            x.error = None
+
+        return Move(
+            next_step="finalize",
+            status=Status.READY,
+            apply=apply,
+            message=("INFO", f"Model is loaded and the endpoint is ready ({source})"),
+        )
+
+    return move(svc, deployment_id, decide)
+
+
+# ---- running one step -------------------------------------------------------------------------
+
+
+class StepContext:
+    """What a step sees: the claimed deployment, services, and the ways to finish."""
+
+    def __init__(self, svc: Services, dep: Deployment, lease_id: str):
+        self.svc, self.dep, self.lease_id = svc, dep, lease_id
+        self.finished = False
+
+    @property
+    def settings(self):
+        return self.svc.settings
+
+    def log(self, level: str, message: str) -> None:
+        repo.log(self.svc, self.dep.deployment_id, level, message)  # type: ignore[arg-type]
+
+    def save(self, apply: Callable[[Deployment], None]) -> bool:
+        """Record something at once, keeping the lease (e.g. an endpoint id the moment it exists)."""
+
+        def change(d: Deployment) -> Deployment | None:
+            if d.seq != self.dep.seq or d.lease_id != self.lease_id:
+                return None
+            apply(d)
+            return d
+
+        after, ok = repo.mutate(self.svc, self.dep.deployment_id, change)
+        if ok and after is not None:
+            self.dep = after
+        return ok
+
+    def advance(self, mv: Move) -> bool:
+        _, moved = move(self.svc, self.dep.deployment_id, lambda d: mv, self.lease_id)
+        self.finished = self.finished or moved
+        return moved
+
+    def retry(
+        self,
+        code: str,
+        message: str,
+        retry_after: float | None = None,
+        give_up: Callable[[str], None] | None = None,
+        max_attempts: int = MAX_STEP_ATTEMPTS,
+    ) -> None:
+        """A transient fault: try this step again later, with backoff, until its deadline.
+
+        Past the last attempt, `give_up(message)` runs; by default the deployment fails.
+        """
+        s = self.settings
+        attempt = self.dep.attempt + 1
+        delay = min(s.retry_max_seconds, s.retry_base_seconds * 2 ** min(attempt - 1, 20))
+        delay = max(delay * random.uniform(0.8, 1.2), retry_after or 0.0)
+        deadline = self.dep.step_deadline_at
+        too_late = deadline is not None and later(self.svc.now(), delay) > deadline
+        if attempt >= max_attempts or too_late:
+            final = f"{message} (gave up after {attempt} attempts)"
+            if give_up is not None:
+                give_up(final)
+            else:
+                self.fail(code, final, retryable=True)
+            return
+
+        def apply(d: Deployment) -> None:
+            d.attempt = attempt
+            if d.steps and d.steps[-1].name == d.step:
+                d.steps[-1].error = message
+
+        self.advance(
+            Move(
+                next_step=self.dep.step,
+                delay=delay,
+                apply=apply,
+                message=("WARNING", f"{self.dep.step}: {message}; retrying in {delay:.0f}s (attempt {attempt + 1})"),
+                outcome="retrying",
+            )
+        )
+
+    def fail(self, code: str, message: str, retryable: bool = False) -> None:
+        _, moved = fail(
+            self.svc,
+            self.dep.deployment_id,
+            ErrorInfo(code=code, message=message, retryable=retryable, step=self.dep.step),
+            self.lease_id,
+        )
+        self.finished = self.finished or moved
+
+    def release(self) -> None:
+        def change(d: Deployment) -> Deployment | None:
+            if d.lease_id != self.lease_id:
+                return None
+            d.lease_id = d.lease_until = None
+            return d
+
+        repo.mutate(self.svc, self.dep.deployment_id, change)
+
+
+StepFn = Callable[[StepContext], None]
+
+
+@dataclass
+class StepRegistry:
+    steps: dict[str, StepFn] = field(default_factory=dict)
+
+    def register(self, name: str) -> Callable[[StepFn], StepFn]:
+        def add(fn: StepFn) -> StepFn:
+            self.steps[name] = fn
+            return fn
+
+        return add
+
+
+REGISTRY = StepRegistry()
+
+
+def run_step(svc: Services, deployment_id: str, step: str, seq: int) -> Outcome:
+    dep = repo.load(svc, deployment_id)
+    if dep is None:
+        return done("unknown deployment")
+    if seq < dep.seq or (seq == dep.seq and step != dep.step):
+        return done("stale task")
+    if seq > dep.seq:
+        return not_yet("the move that scheduled this task is not committed yet", 1)
+    fn = REGISTRY.steps.get(step)
+    if fn is None:
+        return done(f"unknown step {step}")
+
+    dep, outcome = _claim(svc, dep, step, seq)
+    if outcome is not None:
+        return outcome
+    ctx = StepContext(svc, dep, dep.lease_id or "")
+    if _past_deadline(ctx):
+        return done("deadline passed")
+    try:
+        fn(ctx)
+    except Contention:
+        ctx.release()
+        return not_yet("the deployment is contended", 2)
+    except Exception as exc:  # a bug or an unexpected answer: retried, then failed visibly
+        log.exception("step %s of %s raised", step, deployment_id)
+        if not ctx.finished:
+            ctx.retry("internal_error", f"unexpected error ({type(exc).__name__})")
+    finally:
+        if not ctx.finished:
+            ctx.release()
+    return done(f"{step} ran")
+
+
+def _claim(svc: Services, dep: Deployment, step: str, seq: int) -> tuple[Deployment, Outcome | None]:
+    lease_id = secrets.token_hex(8)
+    now = svc.now()
+
+    def claim(d: Deployment) -> Deployment | None:
+        if d.seq != seq or d.step != step:
+            return None
+        if d.lease_id and d.lease_until and d.lease_until > now:
+            return None
+        d.lease_id = lease_id
+        d.lease_until = later(now, svc.settings.step_lease_seconds)
+        last = d.steps[-1] if d.steps else None
+        if last is not None and last.name == step and last.state in ("running", "retrying"):
+            last.state = "running"
+            last.attempts = d.attempt + 1
+        else:
+            d.steps.append(StepRecord(name=step, state="running", started_at=now, attempts=d.attempt + 1))
+        return d
+
+    after, claimed = repo.mutate(svc, dep.deployment_id, claim)
+    if claimed and after is not None:
+        return after, None
+    if after is None or after.seq != seq or after.step != step:
+        return dep, done("stale task")
+    wait = (after.lease_until - now).total_seconds() if after.lease_until else 1.0
+    return dep, not_yet("another delivery of this step holds the lease", wait)
+
+
+def _past_deadline(ctx: StepContext) -> bool:
+    """Steps that bring a deployment up stop at the deployment's and the step's deadline."""
+    dep, now = ctx.dep, ctx.svc.now()
+    if dep.status not in PROVISIONING:
+        return False
+    if now > dep.deadline_at:
+        ctx.fail(TIMEOUT_CODES.get(dep.step or "", "deploy_timeout"), "the deployment did not become ready in time")
+        return True
+    if dep.step_deadline_at and now > dep.step_deadline_at:
+        ctx.fail(
+            TIMEOUT_CODES.get(dep.step or "", "step_timeout"),
+            f"step {dep.step} did not finish within {ctx.settings.step_timeout_seconds:.0f}s",
+            retryable=True,
+        )
+        return True
+    return False

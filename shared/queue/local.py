@@ -1,0 +1,263 @@
+"""The embedded default's task queue: durable in SQLite, delivered over HTTP like Cloud Tasks.
+
+`LocalTaskQueue.enqueue` only writes a row, so any process sharing DATA_DIR can enqueue.
+`LocalDispatcher` (run by the local server) leases due rows and POSTs them to the step function
+with Cloud Tasks' headers; 2xx ends a task, anything else backs off exponentially (honouring
+`Retry-After`). A lease that outlives its holder (a crash) expires and the task runs again, so a
+restart loses nothing. Finished names are remembered for an hour for de-duplication.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from shared.queue.base import Task, task_id
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    target TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    state TEXT NOT NULL,             -- pending | leased | done | dead
+    run_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_until REAL,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS tasks_due ON tasks (state, run_at);
+"""
+
+DEDUP_WINDOW_SECONDS = 3600.0
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+class LocalTaskQueue:
+    """The enqueue side. Thread-safe; cheap to create."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._conn = _connect(self.path)
+        self.wakeup = threading.Event()
+
+    def enqueue(self, task: Task) -> bool:
+        now = self._clock()
+        with self._lock:
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO tasks (id, name, target, payload, headers, state, run_at, created_at)"
+                " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+                (
+                    task_id(task.name),
+                    task.name,
+                    task.target,
+                    json.dumps(task.payload),
+                    json.dumps(task.headers),
+                    now + max(0.0, task.delay_seconds),
+                    now,
+                ),
+            )
+        self.wakeup.set()
+        return cur.rowcount == 1
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._conn.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state").fetchall()
+        return {state: count for state, count in rows}
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    max_attempts: int = 100
+    min_backoff: float = 0.5
+    max_backoff: float = 60.0
+    dispatch_deadline: float = 120.0
+    workers: int = 8
+    poll_interval: float = 0.25
+
+
+class LocalDispatcher:
+    """Delivers due tasks over HTTP. One per queue database; run by the local server."""
+
+    def __init__(
+        self,
+        queue: LocalTaskQueue,
+        targets: dict[str, str],
+        policy: DispatchPolicy,
+        auth_header: Callable[[str], dict[str, str]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self._queue = queue
+        self._targets = targets
+        self._policy = policy
+        self._auth_header = auth_header or (lambda target: {})
+        self._clock = clock
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=policy.workers, thread_name_prefix="task")
+        self._slots = threading.Semaphore(policy.workers)
+        self._conn = _connect(queue.path)
+        self._db = threading.Lock()  # one connection, used by the loop and the delivery threads
+        self._http = httpx.Client(timeout=policy.dispatch_deadline)
+        self._thread = threading.Thread(target=self._loop, name="task-dispatcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._queue.wakeup.set()
+        self._thread.join(timeout=5)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._http.close()
+
+    def _loop(self) -> None:
+        last_sweep = 0.0
+        while not self._stop.is_set():
+            try:
+                now = self._clock()
+                if now - last_sweep > 30:
+                    self._sweep(now)
+                    last_sweep = now
+                leased = self._lease_due(now)
+            except sqlite3.Error:
+                log.exception("task queue: cannot read the queue")
+                leased = []
+            for row in leased:
+                self._pool.submit(self._deliver, row)
+            if not leased:
+                self._queue.wakeup.wait(self._next_wait())
+                self._queue.wakeup.clear()
+
+    def _next_wait(self) -> float:
+        with self._db:
+            row = self._conn.execute("SELECT MIN(run_at) FROM tasks WHERE state='pending'").fetchone()
+        if row[0] is None:
+            return self._policy.poll_interval * 4
+        return min(max(0.0, row[0] - self._clock()), self._policy.poll_interval)
+
+    def _lease_due(self, now: float) -> list[tuple]:
+        free = 0
+        while free < self._policy.workers and self._slots.acquire(blocking=False):
+            free += 1
+        if not free:
+            time.sleep(0.01)
+            return []
+        lease_until = now + self._policy.dispatch_deadline + 5
+        with self._db:
+            rows = self._lease_rows(now, free, lease_until)
+        for _ in range(free - len(rows)):
+            self._slots.release()
+        return rows
+
+    def _lease_rows(self, now: float, free: int, lease_until: float) -> list[tuple]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # An expired lease means the delivering process died: the task is due again.
+            rows = conn.execute(
+                "SELECT id, name, target, payload, headers, attempts FROM tasks"
+                " WHERE (state='pending' AND run_at<=?) OR (state='leased' AND lease_until<?)"
+                " ORDER BY run_at LIMIT ?",
+                (now, now, free),
+            ).fetchall()
+            for row in rows:
+                conn.execute("UPDATE tasks SET state='leased', lease_until=? WHERE id=?", (lease_until, row[0]))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return rows
+
+    def _deliver(self, row: tuple) -> None:
+        tid, name, target, payload, headers, attempts = row
+        try:
+            status, retry_after, error = self._post(tid, name, target, payload, headers, attempts)
+            self._settle(tid, attempts + 1, status, retry_after, error)
+        except Exception:  # the dispatcher must outlive any single task
+            log.exception("task queue: settling task %s failed", name)
+        finally:
+            self._slots.release()
+            self._queue.wakeup.set()
+
+    def _post(self, tid, name, target, payload, headers, attempts) -> tuple[int | None, float | None, str | None]:
+        url = self._targets[target]
+        hdrs = {
+            "Content-Type": "application/json",
+            "X-CloudTasks-QueueName": "local",
+            "X-CloudTasks-TaskName": tid,
+            "X-CloudTasks-TaskRetryCount": str(attempts),
+            "X-CloudTasks-TaskExecutionCount": str(attempts),
+            **json.loads(headers),
+            **self._auth_header(target),
+        }
+        try:
+            resp = self._http.post(url, content=payload, headers=hdrs)
+        except httpx.HTTPError as exc:
+            return None, None, f"{type(exc).__name__}: {exc}"
+        retry_after = _retry_after(resp.headers.get("Retry-After"))
+        return resp.status_code, retry_after, None if resp.is_success else resp.text[:500]
+
+    def _settle(
+        self, tid: str, attempts: int, status: int | None, retry_after: float | None, error: str | None
+    ) -> None:
+        now = self._clock()
+        with self._db:
+            self._record(tid, attempts, status, retry_after, error, now)
+
+    def _record(self, tid, attempts, status, retry_after, error, now) -> None:
+        if status is not None and 200 <= status < 300:
+            self._conn.execute(
+                "UPDATE tasks SET state='done', attempts=?, last_status=?, finished_at=?, lease_until=NULL WHERE id=?",
+                (attempts, status, now, tid),
+            )
+            return
+        if attempts >= self._policy.max_attempts:
+            log.error("task queue: task %s gave up after %d attempts: %s", tid, attempts, error)
+            state, run_at = "dead", now
+        else:
+            backoff = min(self._policy.max_backoff, self._policy.min_backoff * 2 ** min(attempts - 1, 16))
+            state, run_at = "pending", now + max(backoff, retry_after or 0.0)
+        self._conn.execute(
+            "UPDATE tasks SET state=?, attempts=?, run_at=?, last_status=?, last_error=?, lease_until=NULL,"
+            " finished_at=? WHERE id=?",
+            (state, attempts, run_at, status, error, now if state == "dead" else None, tid),
+        )
+
+    def _sweep(self, now: float) -> None:
+        with self._db:
+            self._conn.execute(
+                "DELETE FROM tasks WHERE state IN ('done', 'dead') AND finished_at < ?",
+                (now - DEDUP_WINDOW_SECONDS,),
+            )
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None

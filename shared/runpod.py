@@ -1,0 +1,157 @@
+"""A small Runpod client: REST v2 management (`/v2/serverless...`) and the serverless runtime API.
+
+Every call has a timeout. Errors become `RunpodError` with a `kind` the steps act on: transient
+kinds (`rate_limited`, `unavailable`) are retried through the queue, the others fail at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+TRANSIENT = frozenset({"rate_limited", "unavailable"})
+
+
+class RunpodError(Exception):
+    def __init__(self, kind: str, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.kind, self.message, self.status, self.retry_after = kind, message, status, retry_after
+
+    @property
+    def transient(self) -> bool:
+        return self.kind in TRANSIENT
+
+
+@dataclass(frozen=True)
+class RunpodConfig:
+    api_base: str
+    runtime_base: str
+    timeout_seconds: float
+
+
+class RunpodClient:
+    def __init__(self, api_key: str, config: RunpodConfig, http: httpx.Client | None = None):
+        self._config = config
+        self._http = http or httpx.Client(timeout=config.timeout_seconds)
+        self._auth = {"Authorization": f"Bearer {api_key}"}
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RunpodClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- management (REST v2) ----
+
+    def create_endpoint(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", self._mgmt("/v2/serverless"), json=body)
+
+    def get_endpoint(self, endpoint_id: str) -> dict[str, Any] | None:
+        try:
+            return self._call("GET", self._mgmt(f"/v2/serverless/{endpoint_id}"))
+        except RunpodError as exc:
+            if exc.kind == "not_found":
+                return None
+            raise
+
+    def list_endpoints(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", self._mgmt("/v2/serverless")).get("endpoints", []))
+
+    def update_endpoint(self, endpoint_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("PATCH", self._mgmt(f"/v2/serverless/{endpoint_id}"), json=body)
+
+    def delete_endpoint(self, endpoint_id: str) -> bool:
+        """True when this call deleted it, False when it was already gone."""
+        try:
+            self._call("DELETE", self._mgmt(f"/v2/serverless/{endpoint_id}"))
+            return True
+        except RunpodError as exc:
+            if exc.kind == "not_found":
+                return False
+            raise
+
+    def list_workers(self, endpoint_id: str) -> dict[str, Any]:
+        return self._call("GET", self._mgmt(f"/v2/serverless/{endpoint_id}/workers"))
+
+    def list_gpus(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", self._mgmt("/v2/catalog/gpus")).get("gpus", []))
+
+    # ---- runtime (serverless) ----
+
+    def endpoint_health(self, endpoint_id: str) -> dict[str, Any]:
+        return self._call("GET", self.runtime_url(endpoint_id, "health"))
+
+    def runtime_url(self, endpoint_id: str, action: str) -> str:
+        return f"{self._config.runtime_base.rstrip('/')}/v2/{endpoint_id}/{action}"
+
+    # ---- plumbing ----
+
+    def _mgmt(self, path: str) -> str:
+        return self._config.api_base.rstrip("/") + path
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            resp = self._http.request(method, url, headers=self._auth, **kwargs)
+        except httpx.TimeoutException:
+            raise RunpodError("unavailable", "Runpod did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise RunpodError("unavailable", f"cannot reach Runpod ({type(exc).__name__})") from None
+        if resp.is_success:
+            if resp.status_code == 204 or not resp.content:
+                return {}
+            try:
+                body = resp.json()
+            except ValueError:
+                raise RunpodError("unavailable", "Runpod answered with a body that is not JSON") from None
+            return body if isinstance(body, dict) else {"items": body}
+        raise _error_from(resp)
+
+
+def _error_from(resp: httpx.Response) -> RunpodError:
+    status = resp.status_code
+    detail = _problem_detail(resp)
+    retry_after = _seconds(resp.headers.get("Retry-After"))
+    if status == 401:
+        return RunpodError("unauthorized", "Runpod rejected the API key (401)", status)
+    if status == 403:
+        if _mentions_quota(detail):
+            return RunpodError("quota", f"Runpod refused: {detail}", status)
+        return RunpodError("forbidden", f"the Runpod API key lacks permission: {detail}", status)
+    if status == 404:
+        return RunpodError("not_found", detail or "not found", status)
+    if status == 429:
+        return RunpodError("rate_limited", "Runpod rate limit reached", status, retry_after)
+    if status >= 500:
+        return RunpodError("unavailable", f"Runpod is unavailable ({status})", status, retry_after)
+    if _mentions_quota(detail):
+        return RunpodError("quota", f"Runpod refused: {detail}", status)
+    return RunpodError("bad_request", f"Runpod refused the request ({status}): {detail}", status)
+
+
+def _problem_detail(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:300]
+    if not isinstance(body, dict):
+        return str(body)[:300]
+    parts = [str(body.get("detail") or body.get("title") or body.get("error") or "")]
+    parts += [str(e) for e in body.get("errors") or []]
+    return "; ".join(p for p in parts if p)[:500]
+
+
+def _mentions_quota(detail: str) -> bool:
+    text = detail.lower()
+    return any(word in text for word in ("quota", "worker limit", "max workers", "spend limit", "balance"))
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None

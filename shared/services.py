@@ -1,0 +1,84 @@
+"""The composition root: builds the store, queue and clients from settings, once per process.
+
+Handlers call `services()`; tests and the chaos build install their own with `install()`.
+Google clients are imported only when the gcp backend is configured.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shared.config import Settings, load_settings
+from shared.crypto import Cipher
+from shared.queue import TaskQueue
+from shared.runpod import RunpodClient, RunpodConfig
+from shared.store import DocumentStore
+from shared.timeutil import utcnow
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: DocumentStore
+    queue: TaskQueue
+    cipher: Cipher
+    clock: Callable[[], datetime] = utcnow
+    # Turns a decrypted Runpod key into a client; tests may point it elsewhere.
+    runpod_factory: Callable[[str], RunpodClient] | None = None
+    extras: dict = field(default_factory=dict)
+
+    def runpod(self, api_key: str) -> RunpodClient:
+        if self.runpod_factory is not None:
+            return self.runpod_factory(api_key)
+        s = self.settings
+        return RunpodClient(api_key, RunpodConfig(s.runpod_api_base, s.runpod_runtime_base, s.http_timeout_seconds))
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+_lock = threading.Lock()
+_services: Services | None = None
+
+
+def build(settings: Settings) -> Services:
+    if settings.orchestrator_backend == "gcp":
+        from shared.queue.cloudtasks import CloudTasksQueue
+        from shared.store.firestore import FirestoreStore
+
+        store: DocumentStore = FirestoreStore(settings)
+        queue: TaskQueue = CloudTasksQueue(settings)
+    else:
+        from shared.queue.local import LocalTaskQueue
+        from shared.store.sqlite import SqliteStore
+
+        store = SqliteStore(settings.database_path)
+        queue = LocalTaskQueue(settings.data_dir / "queue.db")
+    return Services(
+        settings=settings,
+        store=store,
+        queue=queue,
+        cipher=Cipher(settings.encryption_keys.get_secret_value()),
+    )
+
+
+def services() -> Services:
+    global _services
+    if _services is None:
+        with _lock:
+            if _services is None:
+                _services = build(load_settings())
+    return _services
+
+
+def install(svc: Services | None) -> None:
+    global _services
+    with _lock:
+        _services = svc

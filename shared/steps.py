@@ -1,0 +1,342 @@
+"""The deployment steps. Each runs as a task, claims the deployment, acts, then moves it on."""
+
+from __future__ import annotations
+
+import math
+
+from shared import engine, gpus, notify, vram
+from shared.crypto import CryptoError, callback_secret
+from shared.engine import REGISTRY, Move, StepContext
+from shared.hub import HubError, fetch_model_facts
+from shared.models import Deployment
+from shared.runpod import RunpodClient, RunpodError
+from shared.states import Status
+from shared.worker_image import plan_worker
+
+RUNPOD_CODES = {
+    "unauthorized": "runpod_unauthorized",
+    "forbidden": "runpod_forbidden",
+    "quota": "runpod_quota_exceeded",
+    "bad_request": "runpod_rejected",
+    "not_found": "runpod_not_found",
+    "rate_limited": "runpod_unavailable",
+    "unavailable": "runpod_unavailable",
+}
+ASSUMED_VRAM_GB = 16.0
+UNHEALTHY_POLLS_TO_FAIL = 3
+
+
+def _runpod(ctx: StepContext) -> RunpodClient:
+    key = ctx.svc.cipher.decrypt(ctx.dep.runpod_key, context=ctx.dep.deployment_id)
+    return ctx.svc.runpod(key)
+
+
+def _hf_token(ctx: StepContext) -> str | None:
+    token = ctx.dep.model_facts.get("hf_token")
+    if token:
+        return ctx.svc.cipher.decrypt(token, context=ctx.dep.deployment_id)
+    return ctx.settings.hf_token.get_secret_value() if ctx.settings.hf_token else None
+
+
+def _on_runpod_error(ctx: StepContext, exc: RunpodError) -> None:
+    code = RUNPOD_CODES.get(exc.kind, "runpod_unavailable")
+    if exc.transient:
+        ctx.retry(code, exc.message, exc.retry_after)
+    else:
+        ctx.fail(code, exc.message)
+
+
+@REGISTRY.register("validate")
+def validate(ctx: StepContext) -> None:
+    dep = ctx.dep
+    ctx.log("INFO", f"Validating Hugging Face model {dep.model_id}")
+    try:
+        facts = fetch_model_facts(
+            ctx.settings.hf_endpoint, dep.model_id, _hf_token(ctx), ctx.settings.http_timeout_seconds
+        )
+    except HubError as exc:
+        (ctx.retry if exc.transient else ctx.fail)(exc.code, exc.message)
+        return
+    estimate = vram.estimate(facts)
+    required = estimate.required_gb
+    if estimate.weights_bytes == 0:
+        required = ASSUMED_VRAM_GB
+        ctx.log("WARNING", f"The Hub lists no weight sizes for {dep.model_id}; assuming {required:.0f} GB of VRAM")
+
+    def apply(d: Deployment) -> None:
+        d.model_vram_gb = vram.whole_gb(required)
+        d.model_facts = {
+            **d.model_facts,
+            "library_name": facts.library_name,
+            "pipeline_tag": facts.pipeline_tag,
+            "sha": facts.sha,
+            "gated": facts.gated,
+            "weights_gb": round(estimate.weights_bytes / vram.GIB, 2),
+            "required_vram_gb": round(required, 2),
+            "max_model_len": estimate.max_model_len,
+            "estimate": estimate.how,
+        }
+
+    ctx.advance(
+        Move(
+            next_step="select_gpu",
+            status=Status.SELECTING_GPU,
+            apply=apply,
+            message=(
+                "INFO",
+                f"HF model validated: {facts.library_name or 'unknown library'}, "
+                f"{facts.pipeline_tag or 'unknown task'}, needs about {required:.1f} GB VRAM",
+            ),
+        )
+    )
+
+
+@REGISTRY.register("select_gpu")
+def select_gpu(ctx: StepContext) -> None:
+    dep = ctx.dep
+    required = float(dep.model_facts.get("required_vram_gb") or dep.model_vram_gb or ASSUMED_VRAM_GB)
+    try:
+        choice = gpus.select(required, dep.gpu_tier)
+    except gpus.SelectionError as exc:
+        ctx.fail(exc.code, exc.message)
+        return
+    plan = plan_worker(
+        ctx.settings,
+        dep.model_id,
+        dep.model_facts.get("library_name"),
+        dep.model_facts.get("pipeline_tag"),
+        choice.gpu_count,
+        dep.model_facts.get("max_model_len"),
+    )
+    first = gpus.pool_by_id(choice.pools[0])
+
+    def apply(d: Deployment) -> None:
+        d.gpu_pools = choice.pools
+        d.gpu_count = choice.gpu_count
+        d.gpu_reason = choice.reason
+        d.worker = {"image": plan.image, "kind": plan.kind, "env": plan.env, "reason": plan.reason}
+
+    names = ", ".join(first.gpus) if first else choice.pools[0]
+    ctx.advance(
+        Move(
+            next_step="create_endpoint",
+            status=Status.CREATING_ENDPOINT,
+            apply=apply,
+            message=("INFO", f"Selected GPU: {choice.pools[0]} ({names}) x{choice.gpu_count}; {choice.reason}"),
+        )
+    )
+
+
+def endpoint_body(ctx: StepContext) -> dict:
+    dep, s = ctx.dep, ctx.settings
+    env = {
+        **dep.worker.get("env", {}),
+        "DEPLOYMENT_ID": dep.deployment_id,
+        "HF_MODEL_ID": dep.model_id,
+        "ORCHESTRATOR_CALLBACK_URL": f"{s.base_url}/internal/deployment-ready/{dep.deployment_id}",
+        "ORCHESTRATOR_CALLBACK_SECRET": callback_secret(s.internal_secret.get_secret_value(), dep.deployment_id),
+    }
+    if dep.model_facts.get("hf_token"):
+        env["HF_TOKEN"] = ctx.svc.cipher.decrypt(dep.model_facts["hf_token"], context=dep.deployment_id)
+    weights = float(dep.model_facts.get("weights_gb") or 10)
+    return {
+        "name": dep.endpoint_name,
+        "type": "QUEUE",
+        "image": dep.worker.get("image") or s.runpod_worker_image,
+        "env": env,
+        "disk": max(20, math.ceil(weights * 1.5) + 10),
+        "gpu": {"pools": dep.gpu_pools, "count": dep.gpu_count},
+        # One worker must really start for the model to load; finalize scales back to zero.
+        "workers": {"min": 1, "max": 1, "idleTimeout": 5},
+        "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
+        "flashboot": "FLASHBOOT",
+        "timeout": 600000,
+    }
+
+
+@REGISTRY.register("create_endpoint")
+def create_endpoint(ctx: StepContext) -> None:
+    with _runpod(ctx) as client:
+        try:
+            endpoint_id, how = _find_or_create(ctx, client)
+        except RunpodError as exc:
+            _on_runpod_error(ctx, exc)
+            return
+        url = client.runtime_url(endpoint_id, "run")
+
+        def record(d: Deployment) -> None:
+            d.runpod_endpoint_id = endpoint_id
+            d.endpoint_url = url
+            d.gpu_allocated = d.gpu_pools[0] if d.gpu_pools else None
+
+        if not ctx.save(record):
+            # Deleted or failed while we were creating: this endpoint must not outlive it.
+            _discard(client, endpoint_id)
+            return
+    ctx.advance(
+        Move(
+            next_step="wait_ready",
+            status=Status.DOWNLOADING_MODEL,
+            delay=ctx.settings.ready_poll_interval_seconds,
+            message=("INFO", f"Runpod endpoint {endpoint_id} {how}; the worker is starting and downloading the model"),
+        )
+    )
+
+
+def _find_or_create(ctx: StepContext, client: RunpodClient) -> tuple[str, str]:
+    dep = ctx.dep
+    if dep.runpod_endpoint_id:
+        return dep.runpod_endpoint_id, "already recorded"
+    # A create whose answer was lost left an endpoint with our name: adopt it, never make a second.
+    mine = [e for e in client.list_endpoints() if e.get("name") == dep.endpoint_name]
+    if mine:
+        mine.sort(key=lambda e: e.get("createdAt") or "")
+        for extra in mine[1:]:
+            _discard(client, extra["id"])
+        return mine[0]["id"], "adopted (created by an earlier attempt)"
+    created = client.create_endpoint(endpoint_body(ctx))
+    return created["id"], "created"
+
+
+def _discard(client: RunpodClient, endpoint_id: str) -> None:
+    try:
+        client.delete_endpoint(endpoint_id)
+    except RunpodError:
+        pass  # the cleanup step and the reconciler find it by name
+
+
+@REGISTRY.register("wait_ready")
+def wait_ready(ctx: StepContext) -> None:
+    dep = ctx.dep
+    with _runpod(ctx) as client:
+        try:
+            health = client.endpoint_health(dep.runpod_endpoint_id or "")
+        except RunpodError as exc:
+            if exc.transient:
+                _poll_again(ctx, f"health check failed ({exc.message})")
+            else:
+                _on_runpod_error(ctx, exc)
+            return
+    workers = health.get("workers") or {}
+    up = sum(int(workers.get(k) or 0) for k in ("idle", "ready", "running"))
+    unhealthy = int(workers.get("unhealthy") or 0)
+    if up > 0:
+        ctx.finished = True
+        after, moved = engine.mark_ready(ctx.svc, dep.deployment_id, "a worker is up (health check)")
+        if moved:
+            notify.announce(ctx.svc, after, "deployment.ready")
+        return
+    if unhealthy > 0:
+        polls = int(dep.worker.get("unhealthy_polls", 0)) + 1
+        if polls >= UNHEALTHY_POLLS_TO_FAIL:
+            ctx.fail(
+                "worker_unhealthy",
+                f"Runpod reports {unhealthy} UNHEALTHY worker(s): the worker is crash-looping (not a capacity "
+                "problem); check the model and image",
+            )
+            return
+        _poll_again(ctx, f"{unhealthy} worker(s) unhealthy", unhealthy_polls=polls)
+        return
+    waiting = "waiting for GPU capacity" if int(workers.get("throttled") or 0) else "worker starting"
+    _poll_again(ctx, waiting, unhealthy_polls=0)
+
+
+def _poll_again(ctx: StepContext, note: str, unhealthy_polls: int | None = None) -> None:
+    def apply(d: Deployment) -> None:
+        if unhealthy_polls is not None:
+            d.worker = {**d.worker, "unhealthy_polls": unhealthy_polls}
+        d.worker_message = d.worker_message or note
+
+    ctx.advance(
+        Move(
+            next_step="wait_ready",
+            delay=ctx.settings.ready_poll_interval_seconds,
+            apply=apply,
+            outcome="waiting",
+        )
+    )
+
+
+@REGISTRY.register("finalize")
+def finalize(ctx: StepContext) -> None:
+    """Ready: scale from the one provisioning worker to the serving configuration (zero at rest)."""
+    dep = ctx.dep
+    with _runpod(ctx) as client:
+        try:
+            client.update_endpoint(dep.runpod_endpoint_id or "", {"workers": {"min": 0, "max": 1}})
+        except RunpodError as exc:
+            if exc.transient:
+                ctx.retry(RUNPOD_CODES[exc.kind], exc.message, exc.retry_after, give_up=lambda m: _scale_failed(ctx, m))
+            else:
+                _scale_failed(ctx, exc.message)
+            return
+    ctx.advance(Move(next_step=None, message=("INFO", "Endpoint scaled to zero at rest (min 0, max 1 workers)")))
+
+
+def _scale_failed(ctx: StepContext, reason: str) -> None:
+    ctx.advance(
+        Move(
+            next_step=None,
+            outcome="failed",
+            message=("WARNING", f"Could not scale the endpoint to zero at rest: {reason}"),
+        )
+    )
+
+
+@REGISTRY.register("cleanup")
+def cleanup(ctx: StepContext) -> None:
+    """Delete every endpoint of this deployment (by id and by name) and verify each is gone."""
+    dep = ctx.dep
+    try:
+        client = _runpod(ctx)
+    except CryptoError:
+        _cleanup_failed(ctx, "the stored Runpod key cannot be decrypted")
+        return
+    with client:
+        try:
+            ids = {dep.runpod_endpoint_id} - {None}
+            ids |= {e["id"] for e in client.list_endpoints() if e.get("name") == dep.endpoint_name}
+            for endpoint_id in sorted(ids):
+                client.delete_endpoint(endpoint_id)
+                if client.get_endpoint(endpoint_id) is not None:
+                    raise RunpodError("unavailable", f"endpoint {endpoint_id} still exists after delete")
+        except RunpodError as exc:
+            if exc.transient:
+                ctx.retry(
+                    "cleanup_failed",
+                    f"cleanup: {exc.message}",
+                    exc.retry_after,
+                    give_up=lambda m: _cleanup_failed(ctx, m),
+                    max_attempts=ctx.settings.cleanup_max_attempts,
+                )
+            else:
+                _cleanup_failed(ctx, exc.message)
+            return
+    gone = ", ".join(sorted(ids)) or "none existed"
+    deleted = dep.status in (Status.DELETING, Status.CLEANUP_FAILED)
+
+    def apply(d: Deployment) -> None:
+        d.endpoint_deleted_at = ctx.svc.now()
+
+    ctx.advance(
+        Move(
+            next_step=None,
+            status=Status.DELETED if deleted else None,
+            apply=apply,
+            message=("INFO", f"Runpod endpoint removed and verified gone ({gone})"),
+        )
+    )
+    if deleted:
+        notify.announce(ctx.svc, ctx.dep, "deployment.deleted")
+
+
+def _cleanup_failed(ctx: StepContext, reason: str) -> None:
+    status = Status.CLEANUP_FAILED if ctx.dep.status == Status.DELETING else None
+    ctx.advance(
+        Move(
+            next_step=None,
+            status=status,
+            outcome="failed",
+            message=("ERROR", f"Cleanup failed: {reason}; the reconciler keeps trying"),
+        )
+    )
