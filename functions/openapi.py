@@ -61,13 +61,7 @@ def spec() -> dict[str, Any]:
                 entry["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
             op["responses"][str(status)] = entry
         for status, text in ERROR_STATUSES[r.auth].items():
-            op["responses"].setdefault(
-                str(status),
-                {
-                    "description": text,
-                    "content": {"application/json": {"schema": refs[(ErrorResponse, "serialization")]}},
-                },
-            )
+            op["responses"].setdefault(str(status), {"description": text, "content": error_schema})
         if r.auth == "api_key":
             op["security"] = [{"bearerAuth": []}]
         elif r.auth == "worker_secret":

@@ -16,8 +16,10 @@ from shared.models import (
 )
 
 ROUTES = [
-    Route("GET", "/", "health", health.root, "Service information", auth="none", responses={200: ServiceInfo}, tag="service"),
-    Route("GET", "/health", "health", health.health, "Liveness", auth="none", responses={200: HealthResponse}, tag="service"),
+    Route("GET", "/", "health", health.root, "Service information", auth="none", responses={200: ServiceInfo},
+          tag="service"),
+    Route("GET", "/health", "health", health.health, "Liveness", auth="none", responses={200: HealthResponse},
+          tag="service"),
     Route("GET", "/readiness", "health", health.readiness, "Readiness: the store is reachable", auth="none",
           responses={200: HealthResponse, 503: None}, tag="service"),
     Route("GET", "/openapi.json", "health", openapi.openapi_json, "This API's OpenAPI document", auth="none",
