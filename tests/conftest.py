@@ -1,0 +1,140 @@
+"""Shared fixtures: the real server in a subprocess, pointed at real local fakes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "test-api-key-12345"
+
+# Fast pacing for tests; production defaults are in shared/config.py.
+FAST_ENV = {
+    "READY_POLL_INTERVAL_SECONDS": "0.2",
+    "RETRY_BASE_SECONDS": "0.1",
+    "RETRY_MAX_SECONDS": "1",
+    "WEBHOOK_RETRY_SCHEDULE": "0.2,0.3,0.4",
+    "QUEUE_MIN_BACKOFF_SECONDS": "0.1",
+    "QUEUE_MAX_BACKOFF_SECONDS": "1",
+    "HTTP_TIMEOUT_SECONDS": "2",
+    "WEBHOOK_TIMEOUT_SECONDS": "2",
+    "STEP_LEASE_SECONDS": "10",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    base_url: str
+    data_dir: Path
+    process: subprocess.Popen
+    log_path: Path
+    api_key: str = API_KEY
+    client: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.Client(base_url=self.base_url, timeout=10.0)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def get(self, path: str, **kw) -> httpx.Response:
+        return self.client.get(path, headers={**self.auth, **kw.pop("headers", {})}, **kw)
+
+    def post(self, path: str, **kw) -> httpx.Response:
+        return self.client.post(path, headers={**self.auth, **kw.pop("headers", {})}, **kw)
+
+    def delete(self, path: str, **kw) -> httpx.Response:
+        return self.client.delete(path, headers={**self.auth, **kw.pop("headers", {})}, **kw)
+
+    def deployment(self, dep_id: str) -> dict:
+        resp = self.get(f"/v1/deployments/{dep_id}")
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def wait_status(self, dep_id: str, statuses: set[str] | str, timeout: float = 20.0) -> dict:
+        wanted = {statuses} if isinstance(statuses, str) else statuses
+        deadline = time.monotonic() + timeout
+        body: dict = {}
+        while time.monotonic() < deadline:
+            body = self.deployment(dep_id)
+            if body["status"] in wanted:
+                return body
+            time.sleep(0.05)
+        raise AssertionError(f"{dep_id} never reached {wanted}; last: {body}\n--- server log ---\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-6000:] if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        self.client.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def launch(data_dir: Path, env: dict[str, str], args: list[str] | None = None) -> Server:
+    port = free_port()
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_", "HF_", "API_KEYS"))},
+        "PORT": str(port),
+        "DATA_DIR": str(data_dir),
+        "API_KEYS": API_KEY,
+        **FAST_ENV,
+        **env,
+    }
+    log_path = data_dir.parent / f"server-{port}.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "functions.local", *(args or [])],
+            cwd=ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", data_dir, proc, log_path)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.base_url}/health", timeout=0.5).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"server did not start:\n{server.log()}")
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """start_server(env={...}, args=[...]) launches `python -m functions.local`; all stop at teardown."""
+    started: list[Server] = []
+
+    def start(env: dict[str, str] | None = None, args: list[str] | None = None, data_dir: Path | None = None):
+        server = launch(data_dir or tmp_path / f"data{len(started)}", env or {}, args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,163 @@
+"""Seed 000's API contract: shapes, the error table, bad input, docs. No fakes needed."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+BODY = {
+    "hf_model_id": "stabilityai/sdxl-turbo",
+    "user_runpod_key": "rpa_test",
+    "user_webhook_url": "https://example.com/hook",
+    "gpu_tier": "A40",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from tests.conftest import launch
+
+    # Hub and Runpod point at a closed port: steps retry in the background; the API still answers.
+    env = {
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+        "RUNPOD_API_BASE": "http://127.0.0.1:9",
+        "RATE_LIMIT_PER_MINUTE": "1000",
+    }
+    srv = launch(tmp_path_factory.mktemp("api") / "data", env)
+    yield srv
+    srv.stop()
+
+
+def test_service_endpoints(server) -> None:
+    assert server.client.get("/health").json() == {"status": "ok"}
+    assert server.client.get("/").json() == {"service": "deployment-orchestrator", "docs": "/docs"}
+    assert server.client.get("/readiness").json() == {"status": "ready"}
+
+
+def test_create_and_get_have_the_seed_shape(server) -> None:
+    resp = server.post("/v1/deployments", json=BODY)
+    assert resp.status_code == 202
+    body = resp.json()
+    assert set(body) == {"deployment_id", "status", "model_id", "estimated_ready_seconds", "webhook_url", "created_at"}
+    assert re.fullmatch(r"dep_\d{4}_[0-9a-f]{16}", body["deployment_id"])
+    assert body["status"] == "validating" and body["model_id"] == BODY["hf_model_id"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", body["created_at"])
+    got = server.get(f"/v1/deployments/{body['deployment_id']}").json()
+    seed_fields = {"deployment_id", "status", "runpod_endpoint_id", "endpoint_url", "gpu_allocated", "model_vram_gb",
+                   "logs", "error", "created_at", "ready_at"}  # fmt: skip
+    assert seed_fields <= set(got)
+    assert got["logs"][0]["level"] == "INFO" and set(got["logs"][0]) == {"timestamp", "level", "message"}
+    assert "rpa_test" not in resp.text + str(got)
+
+
+@pytest.mark.parametrize(
+    ("headers", "path"),
+    [({}, "/v1/deployments/dep_x"), ({"Authorization": "Bearer nope"}, "/v1/deployments/dep_x"),
+     ({"Authorization": "Basic dGVzdA=="}, "/v1/deployments/dep_x"), ({"Authorization": "Bearer"}, "/v1/deployments")],
+)  # fmt: skip
+def test_401_unauthorized(server, headers, path) -> None:
+    method = "POST" if path == "/v1/deployments" else "GET"
+    resp = httpx.request(method, server.base_url + path, headers=headers, json=BODY)
+    assert resp.status_code == 401
+    assert resp.json() == {"error": "UnauthorizedError", "message": "Missing or invalid API key", "details": {}}
+
+
+def test_404_unknown_deployment(server) -> None:
+    for method in ("GET", "DELETE"):
+        resp = server.client.request(method, "/v1/deployments/dep_fake_123", headers=server.auth)
+        assert resp.status_code == 404
+        assert resp.json()["error"] == "DeploymentNotFoundError"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model_name": "veo3"},  # both forms
+        {"hf_model_id": None},  # neither form
+        {"user_webhook_url": "not a url"},
+        {"user_webhook_url": "ftp://example.com/x"},
+        {"user_webhook_url": "https://user:pw@example.com/x"},
+        {"hf_model_id": "../../etc/passwd"},
+        {"hf_model_id": "a" * 300},
+        {"user_runpod_key": ""},
+        {"user_runpod_key": None},
+        {"gpu_tier": "TPU9000"},
+        {"gpu_tier": 5},
+        {"unexpected": "field"},
+        {"hf_model_id": None, "model_name": "no-such-model", "provider": "fal"},
+        {"provider": "fal"},  # provider without model_name
+    ],
+)
+def test_422_validation(server, change) -> None:
+    body = {**BODY, **change}
+    body = {k: v for k, v in body.items() if v is not None}
+    resp = server.post("/v1/deployments", json=body)
+    assert resp.status_code == 422, resp.text
+    err = resp.json()
+    assert err["error"] == "ValidationError" and err["message"] and isinstance(err["details"], dict)
+    assert "rpa_test" not in resp.text
+
+
+def test_unknown_model_name_lists_what_is_known(server) -> None:
+    body = {**BODY, "model_name": "nope", "provider": "fal"}
+    del body["hf_model_id"]
+    err = server.post("/v1/deployments", json=body).json()
+    assert "unknown model_name" in err["message"] and "veo3" in err["details"]["known_model_names"]
+
+
+@pytest.mark.parametrize(
+    ("content", "ctype", "status"),
+    [(b"{not json", "application/json", 422), (b"[1,2]", "application/json", 422), (b"", "application/json", 422),
+     (b"hf_model_id=x", "application/x-www-form-urlencoded", 415), (b"x" * 70000, "application/json", 413)],
+)  # fmt: skip
+def test_malformed_bodies_are_4xx_in_the_error_shape(server, content, ctype, status) -> None:
+    resp = server.post("/v1/deployments", content=content, headers={"Content-Type": ctype})
+    assert resp.status_code == status
+    assert set(resp.json()) == {"error", "message", "details"}
+
+
+def test_unknown_routes_and_methods(server) -> None:
+    resp = server.client.get("/v2/nothing")
+    assert resp.status_code == 404 and resp.json()["error"] == "NotFoundError"
+    resp = server.client.put("/v1/deployments/dep_x", headers=server.auth)
+    assert resp.status_code == 405 and resp.json()["error"] == "MethodNotAllowedError"
+
+
+def test_step_endpoint_refuses_callers_other_than_the_queue(server) -> None:
+    resp = server.client.post(
+        "/internal/steps", json={"kind": "step", "deployment_id": "x", "step": "cleanup", "seq": 1}
+    )
+    assert resp.status_code == 401
+
+
+def test_internal_callback_for_unknown_deployment_is_401_without_secret(server) -> None:
+    resp = server.client.post("/internal/deployment-ready/dep_nope", json={"status": "ready"})
+    assert resp.status_code == 401
+
+
+def test_openapi_is_generated_and_docs_are_served(server) -> None:
+    spec = server.client.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    create = spec["paths"]["/v1/deployments"]["post"]
+    schema_ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert schema_ref.endswith("CreateDeploymentRequest")
+    props = spec["components"]["schemas"]["CreateDeploymentRequest"]["properties"]
+    assert {"hf_model_id", "model_name", "provider", "user_runpod_key", "user_webhook_url", "gpu_tier"} <= set(props)
+    assert "/internal/steps" not in spec["paths"]
+    page = server.client.get("/docs")
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+    asset = server.client.get("/docs/static/swagger-ui-bundle.js")
+    assert asset.status_code == 200 and len(asset.content) > 100_000
+
+
+def test_rate_limit_is_429_with_retry_after(start_server) -> None:
+    server = start_server(env={"RATE_LIMIT_PER_MINUTE": "5", "HF_ENDPOINT": "http://127.0.0.1:9"})
+    statuses = [server.get("/v1/deployments/dep_x").status_code for _ in range(7)]
+    assert statuses[:5] == [404] * 5 and statuses[5:] == [429, 429]
+    resp = server.get("/v1/deployments/dep_x")
+    assert resp.json()["error"] == "RateLimitError"
+    assert 1 <= int(resp.headers["Retry-After"]) <= 60
+    assert resp.headers["RateLimit-Limit"] == "5"
+    assert server.client.get("/health").status_code == 200  # liveness is not rate limited
