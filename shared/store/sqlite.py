@@ -36,6 +36,9 @@ class SqliteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout = timeout_seconds
         self._local = threading.local()
+        # One writer at a time within the process: SQLite's own busy handler sleeps in coarse steps,
+        # which turns thread contention into 100 ms stalls. Other processes still use busy_timeout.
+        self._write = threading.Lock()
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
 
@@ -61,10 +64,11 @@ class SqliteStore:
         return json.loads(row[0]) if row else None
 
     def create(self, collection: str, doc_id: str, doc: Doc) -> bool:
-        cur = self._conn.execute(
-            "INSERT OR IGNORE INTO docs (collection, id, doc) VALUES (?, ?, ?)",
-            (collection, doc_id, json.dumps(doc)),
-        )
+        with self._write:
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO docs (collection, id, doc) VALUES (?, ?, ?)",
+                (collection, doc_id, json.dumps(doc)),
+            )
         return cur.rowcount == 1
 
     def add(self, collection: str, doc: Doc) -> str:
@@ -73,6 +77,10 @@ class SqliteStore:
         return doc_id
 
     def update(self, collection: str, doc_id: str, mutate: Mutation) -> tuple[Doc | None, bool]:
+        with self._write:
+            return self._update(collection, doc_id, mutate)
+
+    def _update(self, collection: str, doc_id: str, mutate: Mutation) -> tuple[Doc | None, bool]:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -94,7 +102,8 @@ class SqliteStore:
             raise
 
     def delete(self, collection: str, doc_id: str) -> None:
-        self._conn.execute("DELETE FROM docs WHERE collection=? AND id=?", (collection, doc_id))
+        with self._write:
+            self._conn.execute("DELETE FROM docs WHERE collection=? AND id=?", (collection, doc_id))
 
     def query(self, query: Query) -> list[tuple[str, Doc]]:
         sql = ["SELECT id, doc FROM docs WHERE collection=?"]
