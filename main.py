@@ -47,3 +47,8 @@ def deployment_ready(request: Request) -> Response:
 @functions_framework.http
 def run_step(request: Request) -> Response:
     return ROUTER.dispatch(request, "run_step")
+
+
+@functions_framework.http
+def reconcile(request: Request) -> Response:
+    return ROUTER.dispatch(request, "reconcile")

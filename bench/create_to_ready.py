@@ -23,7 +23,9 @@ def main() -> None:
                 dep_id = server.post("/v1/deployments", json=create_body(fakes)).json()["deployment_id"]
                 wait_until(lambda d=dep_id: server.deployment(d)["status"] == "ready")
                 to_ready.append(time.perf_counter() - t0)
-                wait_until(lambda d=dep_id: any(r.json and r.json.get("deployment_id") == d for r in fakes.webhooks.received))
+                wait_until(
+                    lambda d=dep_id: any(r.json and r.json.get("deployment_id") == d for r in fakes.webhooks.received)
+                )
                 to_webhook.append(time.perf_counter() - t0)
             print(f"sequential deployments={args.deployments}, health poll interval={args.poll}s, instant fakes")
             report("create -> ready (GET shows ready)", to_ready)

@@ -21,6 +21,19 @@ def deployment_ready(request: Request, deployment_id: str) -> Response:
     return json_response(deployments.worker_report(svc, deployment_id, report))
 
 
+def reconcile(request: Request) -> Response:
+    """Cloud Scheduler's target in production; a self-rescheduling task on the embedded default."""
+    svc = services()
+    verify_task_caller(svc, request)
+    from shared.reconciler import reconcile as run_reconciler
+    from shared.reconciler import schedule_next
+
+    stats = run_reconciler(svc)
+    if svc.settings.orchestrator_backend == "local":
+        schedule_next(svc)
+    return json_response({"result": "reconciled", **stats})
+
+
 def run_step(request: Request) -> Response:
     svc = services()
     verify_task_caller(svc, request)

@@ -26,9 +26,15 @@ def _ensure_api_keys(settings) -> list[str]:
     return [key]
 
 
+def _load(spec: str):
+    module, _, attr = spec.partition(":")
+    return getattr(__import__(module, fromlist=[attr]), attr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run deployment-orchestrator locally")
     parser.add_argument("--services", help="module:function returning Services (test builds only)")
+    parser.add_argument("--wrap", help="module:function wrapping the WSGI app (test builds only)")
     args = parser.parse_args(argv)
 
     from functions.logging_setup import configure_logging
@@ -46,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from shared import services as services_mod
 
     if args.services:
-        module, _, attr = args.services.partition(":")
-        svc = getattr(__import__(module, fromlist=[attr]), attr)(settings)
+        svc = _load(args.services)(settings)
     else:
         svc = services_mod.build(settings)
     services_mod.install(svc)
@@ -64,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         token = local_task_token(svc)
         dispatcher = LocalDispatcher(
             svc.queue,  # type: ignore[arg-type]
-            targets={"step": f"{settings.local_base_url}/internal/steps"},
+            targets={
+                "step": f"{settings.local_base_url}/internal/steps",
+                "reconcile": f"{settings.local_base_url}/internal/reconcile",
+            },
             policy=DispatchPolicy(
                 max_attempts=settings.queue_max_attempts,
                 min_backoff=settings.queue_min_backoff_seconds,
@@ -76,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     app = functions_framework.create_app(target="api", source=str(ROOT / "main.py"))
+    if args.wrap:
+        app = _load(args.wrap)(app, settings)
     server = waitress.create_server(app, host=settings.host, port=settings.port, threads=16, ident=None)
 
     def stop(signum, frame):
@@ -90,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     print("API keys accepted: " + ", ".join(keys), flush=True)
     print(f"Docs: http://{settings.host}:{settings.port}/docs", flush=True)
     if dispatcher:
+        from shared.reconciler import schedule_next
+
+        schedule_next(svc)
         dispatcher.start()
     try:
         server.run()

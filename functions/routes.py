@@ -37,6 +37,9 @@ ROUTES = [
     Route("POST", "/internal/deployment-ready/{deployment_id}", "deployment_ready", internal.deployment_ready,
           "The inference container reports progress", auth="worker_secret", request=WorkerReport,
           responses={200: WorkerReportResponse}, tag="internal"),
+    Route("POST", "/internal/reconcile", "reconcile", internal.reconcile,
+          "Fail stuck deployments, finish cleanups, delete leaked endpoints (Cloud Scheduler target)",
+          auth="task", responses={200: None}, tag="internal", public=False),
     Route("POST", "/internal/steps", "run_step", internal.run_step, "Run one deployment step (Cloud Tasks target)",
           auth="task", request=StepTask, responses={200: None, 503: None}, tag="internal", public=False),
 ]  # fmt: skip

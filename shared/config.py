@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=300.0, gt=0)
     webhook_retry_schedule: str = "5,30,120,600,1800,3600"
     cleanup_max_attempts: int = Field(default=3, ge=1)
+    reconcile_interval_seconds: float = Field(default=120.0, gt=0)
 
     # Local task queue (the embedded default's stand-in for Cloud Tasks).
     queue_max_attempts: int = Field(default=100, ge=1)

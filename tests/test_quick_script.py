@@ -24,9 +24,9 @@ def test_seed_quick_test_script_against_make_run(tmp_path) -> None:
         "RUNPOD_API_BASE": "http://127.0.0.1:9",
     }
     env.pop("PORT", None)
-    log = open(tmp_path / "make-run.log", "w")
-    proc = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=env, stdout=log, stderr=log,
-                            start_new_session=True)  # fmt: skip
+    with open(tmp_path / "make-run.log", "w") as log:
+        proc = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=env, stdout=log, stderr=log,
+                                start_new_session=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -40,7 +40,6 @@ def test_seed_quick_test_script_against_make_run(tmp_path) -> None:
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(10)
-        log.close()
     printed = (tmp_path / "make-run.log").read_text()
     assert "API keys accepted: test-api-key-12345" in printed
     assert '1. Health:\n{"status":"ok"}' in out
