@@ -3,7 +3,7 @@
 Started with `python -m functions.local --services tests.chaos_build:services`. Nothing here is a
 branch in production code: the wrappers sit around the real store and queue.
 
-- ChaosQueue: every task is enqueued twice (the copy under another name, so de-duplication cannot
+- ChaosQueue: optionally drops tasks (only the reconciler can rescue those); every task is enqueued twice (the copy under another name, so de-duplication cannot
   hide it), and both copies get a random extra delay, so deliveries come late and out of order.
 - ChaosStore: while a step task runs, a store write can "crash" the process: the write does not
   happen, and every later store or queue call of that request fails too (a dead instance writes
@@ -65,8 +65,9 @@ class ChaosStore:
 
 
 class ChaosQueue:
-    def __init__(self, inner, max_late: float, rng: random.Random):
+    def __init__(self, inner, max_late: float, rng: random.Random, duplicate: bool = True, drop_rate: float = 0.0):
         self._inner, self._late, self._rng = inner, max_late, rng
+        self._duplicate, self._drop = duplicate, drop_rate
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
@@ -78,8 +79,11 @@ class ChaosQueue:
         _check_alive()
         if task.target != "step":
             return self._inner.enqueue(task)
+        if self._rng.random() < self._drop:
+            _count("tasks_dropped")
+            return True  # the queue said yes, then lost it
         first = self._inner.enqueue(replace(task, delay_seconds=self._late_delay(task)))
-        if first:
+        if first and self._duplicate:
             dup = replace(task, name=f"{task.name}#dup", delay_seconds=self._late_delay(task))
             if self._inner.enqueue(dup):
                 _count("duplicates_enqueued")
@@ -92,7 +96,9 @@ def services(settings: Settings) -> Services:
     svc = build(settings)
     svc.store = ChaosStore(svc.store, float(os.environ.get("CHAOS_CRASH_RATE", "0.05")), rng)  # type: ignore[assignment]
     late = float(os.environ.get("CHAOS_MAX_LATE_SECONDS", "0.3"))
-    svc.queue = ChaosQueue(svc.queue, late, rng)  # type: ignore[assignment]
+    duplicate = os.environ.get("CHAOS_DUPLICATE", "1") == "1"
+    drop = float(os.environ.get("CHAOS_DROP_RATE", "0"))
+    svc.queue = ChaosQueue(svc.queue, late, rng, duplicate, drop)  # type: ignore[assignment]
     return svc
 
 

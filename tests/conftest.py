@@ -28,6 +28,7 @@ FAST_ENV = {
     "HTTP_TIMEOUT_SECONDS": "2",
     "WEBHOOK_TIMEOUT_SECONDS": "2",
     "STEP_LEASE_SECONDS": "10",
+    "RATE_LIMIT_PER_MINUTE": "100000",  # tests poll fast; the limit has its own test
 }
 
 

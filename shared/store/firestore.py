@@ -120,10 +120,12 @@ class FirestoreStore:
         client: Client | None = None,
         indexes: Iterable[CompositeIndex] = COMPOSITE_INDEXES,
         check_indexes: bool | None = None,
+        update_attempts: int = UPDATE_ATTEMPTS,
     ):
         self._project = settings.google_cloud_project or ""
         self._client = client
         self._indexes = {index.key() for index in indexes}
+        self._attempts = update_attempts
         # The emulator serves any query; production needs the index. Fail here, not in production.
         self._check_indexes = bool(os.environ.get(EMULATOR_ENV)) if check_indexes is None else check_indexes
 
@@ -169,7 +171,7 @@ class FirestoreStore:
         from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
 
         ref = self._ref(collection, doc_id)
-        for attempt in range(UPDATE_ATTEMPTS):
+        for attempt in range(self._attempts):
             snap = ref.get()
             current = from_firestore(snap.to_dict()) if snap.exists else None
             new = mutate(copy.deepcopy(current))
@@ -222,7 +224,7 @@ class FirestoreStore:
         needed = required_index(query)
         if self._check_indexes and needed is not None and needed.key() not in self._indexes:
             raise MissingIndexError(
-                f"this query needs a composite index on {needed.collection_group} {list(needed.fields)}: "
+                f"this query needs a composite index on {needed.collection_group} {needed.fields()}: "
                 "declare it in shared/store/firestore.py COMPOSITE_INDEXES and infra/firestore.tf"
             )
 
@@ -232,7 +234,7 @@ class FirestoreStore:
         from google.cloud.firestore import Increment
 
         ref = self._ref(collection, doc_id)
-        for _ in range(UPDATE_ATTEMPTS):
+        for _ in range(self._attempts):
             try:
                 result = ref.update({field: Increment(by)})
                 return int(result.transform_results[0].integer_value)
