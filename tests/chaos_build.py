@@ -3,7 +3,8 @@
 Started with `python -m functions.local --services tests.chaos_build:services`. Nothing here is a
 branch in production code: the wrappers sit around the real store and queue.
 
-- ChaosQueue: optionally drops tasks (only the reconciler can rescue those); every task is enqueued twice (the copy under another name, so de-duplication cannot
+- ChaosQueue: optionally drops tasks (only the reconciler can rescue those); every task is enqueued
+  twice (the copy under another name, so de-duplication cannot
   hide it), and both copies get a random extra delay, so deliveries come late and out of order.
 - ChaosStore: while a step task runs, a store write can "crash" the process: the write does not
   happen, and every later store or queue call of that request fails too (a dead instance writes
