@@ -50,5 +50,10 @@ def run_step(request: Request) -> Response:
 
 
 @functions_framework.http
+def inference(request: Request) -> Response:
+    return ROUTER.dispatch(request, "inference")
+
+
+@functions_framework.http
 def reconcile(request: Request) -> Response:
     return ROUTER.dispatch(request, "reconcile")

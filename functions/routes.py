@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functions import deployments, health, internal, openapi
+from functions.inference_routes import INFERENCE_ROUTES
 from functions.routing import Route, Router
 from shared.models import (
     CreateDeploymentRequest,
@@ -43,5 +44,7 @@ ROUTES = [
     Route("POST", "/internal/steps", "run_step", internal.run_step, "Run one deployment step (Cloud Tasks target)",
           auth="task", request=StepTask, responses={200: None, 503: None}, tag="internal", public=False),
 ]  # fmt: skip
+
+ROUTES += INFERENCE_ROUTES
 
 ROUTER = Router(ROUTES)

@@ -46,6 +46,6 @@ def plan_worker(
     return WorkerPlan(
         image=settings.runpod_worker_image,
         kind="inference-container",
-        env={},
+        env={"MODEL_LIBRARY": library_name or "", "MODEL_TASK": pipeline_tag or ""},
         reason=f"pipeline_tag={pipeline_tag}, library_name={library_name}: served by the inference container",
     )
