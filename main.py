@@ -35,6 +35,21 @@ def get_deployment(request: Request) -> Response:
 
 
 @functions_framework.http
+def list_deployments(request: Request) -> Response:
+    return ROUTER.dispatch(request, "list_deployments")
+
+
+@functions_framework.http
+def manage_deployment(request: Request) -> Response:
+    return ROUTER.dispatch(request, "manage_deployment")
+
+
+@functions_framework.http
+def stream_logs(request: Request) -> Response:
+    return ROUTER.dispatch(request, "stream_logs")
+
+
+@functions_framework.http
 def delete_deployment(request: Request) -> Response:
     return ROUTER.dispatch(request, "delete_deployment")
 

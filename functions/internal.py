@@ -8,7 +8,7 @@ from functions.http import json_response, parse_body
 from functions.security import verify_task_caller
 from shared import deployments, engine, notify
 from shared.errors import ValidationError
-from shared.models import StepTask, WorkerReport
+from shared.models import StepTask, WorkerLogReport, WorkerReport
 from shared.services import services
 
 SECRET_HEADER = "X-Visgate-Internal-Secret"
@@ -19,6 +19,15 @@ def deployment_ready(request: Request, deployment_id: str) -> Response:
     deployments.verify_worker_secret(svc, deployment_id, request.headers.get(SECRET_HEADER))
     report = parse_body(request, WorkerReport)
     return json_response(deployments.worker_report(svc, deployment_id, report))
+
+
+def deployment_log(request: Request, deployment_id: str) -> Response:
+    """A log line from the inference container (info, warning or error)."""
+    svc = services()
+    deployments.verify_worker_secret(svc, deployment_id, request.headers.get(SECRET_HEADER))
+    line = parse_body(request, WorkerLogReport)
+    deployments.worker_log(svc, deployment_id, line)
+    return json_response({"deployment_id": deployment_id, "accepted": True})
 
 
 def reconcile(request: Request) -> Response:

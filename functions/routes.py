@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from functions import deployments, health, internal, openapi
+from functions import deployments, health, internal, lifecycle, openapi
 from functions.inference_routes import INFERENCE_ROUTES
 from functions.routing import Route, Router
 from shared.models import (
     CreateDeploymentRequest,
     CreateDeploymentResponse,
+    DeploymentHealth,
+    DeploymentList,
     DeploymentResponse,
     HealthResponse,
+    LifecycleResponse,
+    LogsResponse,
+    ScaleRequest,
+    ScaleResponse,
     ServiceInfo,
     StepTask,
+    WorkerLogReport,
     WorkerReport,
     WorkerReportResponse,
 )
@@ -31,13 +38,31 @@ ROUTES = [
           tag="service", public=False),
     Route("POST", "/v1/deployments", "create_deployment", deployments.create_deployment, "Deploy a model",
           request=CreateDeploymentRequest, responses={202: CreateDeploymentResponse}),
+    Route("GET", "/v1/deployments", "list_deployments", lifecycle.list_deployments,
+          "Your deployments, newest first (?status=, ?model_id=, ?limit=, ?cursor=)", responses={200: DeploymentList}),
     Route("GET", "/v1/deployments/{deployment_id}", "get_deployment", deployments.get_deployment,
           "A deployment's status, logs and error", responses={200: DeploymentResponse, 404: None}),
+    Route("GET", "/v1/deployments/{deployment_id}/health", "get_deployment", lifecycle.deployment_health,
+          "Aggregated health with worker counts", responses={200: DeploymentHealth, 400: None, 404: None}),
+    Route("GET", "/v1/deployments/{deployment_id}/logs", "get_deployment", lifecycle.deployment_logs,
+          "Logs as JSON (?tail=, ?since=, ?workers=true for Runpod worker output)", responses={200: LogsResponse}),
+    Route("GET", "/v1/deployments/{deployment_id}/logs/stream", "stream_logs", lifecycle.stream_deployment_logs,
+          "Live logs as Server-Sent Events: log, status and done (?follow=true; Last-Event-ID resumes)",
+          responses={200: None}),
+    Route("POST", "/v1/deployments/{deployment_id}/scale", "manage_deployment", lifecycle.scale_deployment,
+          "Set min_replicas and max_replicas", request=ScaleRequest, responses={200: ScaleResponse, 400: None}),
+    Route("POST", "/v1/deployments/{deployment_id}/stop", "manage_deployment", lifecycle.stop_deployment,
+          "Pause: workers 0/0, endpoint kept", responses={200: LifecycleResponse, 409: None}),
+    Route("POST", "/v1/deployments/{deployment_id}/start", "manage_deployment", lifecycle.start_deployment,
+          "Resume with the previous scaling", responses={200: LifecycleResponse, 409: None}),
     Route("DELETE", "/v1/deployments/{deployment_id}", "delete_deployment", deployments.delete_deployment,
           "Delete a deployment and its Runpod endpoint", responses={204: None, 404: None}),
     Route("POST", "/internal/deployment-ready/{deployment_id}", "deployment_ready", internal.deployment_ready,
           "The inference container reports progress", auth="worker_secret", request=WorkerReport,
           responses={200: WorkerReportResponse}, tag="internal"),
+    Route("POST", "/internal/deployment-logs/{deployment_id}", "deployment_ready", internal.deployment_log,
+          "The inference container reports a log line", auth="worker_secret", request=WorkerLogReport,
+          responses={200: None}, tag="internal"),
     Route("POST", "/internal/reconcile", "reconcile", internal.reconcile,
           "Fail stuck deployments, finish cleanups, delete leaked endpoints (Cloud Scheduler target)",
           auth="task", responses={200: None}, tag="internal", public=False),

@@ -5,19 +5,24 @@ from __future__ import annotations
 import secrets
 
 from shared import engine, notify, repo
+from shared import progress as progress_mod
 from shared.catalog import UnknownModel, get_hf_name
 from shared.crypto import callback_secret, same
-from shared.errors import DeploymentNotFoundError, UnauthorizedError, ValidationError
+from shared.errors import ConflictError, DeploymentNotFoundError, UnauthorizedError, ValidationError
 from shared.gpus import SelectionError, resolve_tier
 from shared.models import (
+    CostInfo,
     CreateDeploymentRequest,
     CreateDeploymentResponse,
+    DeletionInfo,
     Deployment,
     DeploymentResponse,
     ErrorInfo,
+    WorkerLogReport,
     WorkerReport,
     WorkerReportResponse,
 )
+from shared.progress import phase_of
 from shared.services import Services
 from shared.states import WAITING_FOR_WORKER, Status, can_move
 from shared.timeutil import later
@@ -44,6 +49,11 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
 
     now = svc.now()
     dep_id = new_deployment_id(svc)
+    if body.deployment_name is not None and not claim_name(svc, owner, body.deployment_name, dep_id):
+        raise ConflictError(
+            f"You already have a deployment named {body.deployment_name!r}",
+            {"field": "deployment_name", "deployment_name": body.deployment_name},
+        )
     facts = {}
     if body.user_hf_token is not None:
         facts["hf_token"] = svc.cipher.encrypt(body.user_hf_token.get_secret_value(), context=dep_id)
@@ -65,6 +75,13 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         model_facts=facts,
         step="validate",
         seq=1,
+        deployment_name=body.deployment_name,
+        min_replicas=body.min_replicas,
+        max_replicas=body.max_replicas,
+        idle_timeout_seconds=body.idle_timeout_seconds,
+        gpu_count_requested=body.gpu_count,
+        extra_env=body.env,
+        data_center_ids=body.data_center_ids,
     )
     # The first task is queued before the record exists; it answers "not yet" until it does.
     engine.schedule(svc, dep_id, "validate", 1)
@@ -80,6 +97,23 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
     )
 
 
+NAMES = "deployment_names"
+
+
+def _name_key(owner: str, name: str) -> str:
+    return f"{owner}:{name}"
+
+
+def claim_name(svc: Services, owner: str, name: str, deployment_id: str) -> bool:
+    """Names are unique per owner: one document per (owner, name), created atomically."""
+    return svc.store.create(NAMES, _name_key(owner, name), {"owner": owner, "deployment_id": deployment_id})
+
+
+def release_name(svc: Services, dep: Deployment) -> None:
+    if dep.deployment_name:
+        svc.store.delete(NAMES, _name_key(dep.owner, dep.deployment_name))
+
+
 def owned(svc: Services, owner: str, deployment_id: str) -> Deployment:
     dep = repo.load(svc, deployment_id) if len(deployment_id) <= 128 else None
     if dep is None or not same(dep.owner, owner):
@@ -87,7 +121,32 @@ def owned(svc: Services, owner: str, deployment_id: str) -> Deployment:
     return dep
 
 
+def deletion_info(dep: Deployment) -> DeletionInfo | None:
+    if dep.deletion_requested_at is None:
+        return None
+    if dep.status == Status.DELETED:
+        state = "completed"
+    elif dep.status == Status.CLEANUP_FAILED:
+        state = "failed"
+    else:
+        state = "in_progress" if dep.lease_id else "pending"
+    cleanup = [s for s in dep.steps if s.name == "cleanup"]
+    return DeletionInfo(
+        state=state,
+        requested_at=dep.deletion_requested_at,
+        completed_at=dep.endpoint_deleted_at if state == "completed" else None,
+        attempts=sum(s.attempts for s in cleanup),
+        error=next((s.error for s in reversed(cleanup) if s.error), None),
+    )
+
+
 def view(svc: Services, dep: Deployment) -> DeploymentResponse:
+    now = svc.now()
+    phase, progress = phase_of(dep)
+    errors = list(dep.worker_errors)
+    if dep.error is not None:
+        errors.append(dep.error.message)
+    cost = progress_mod.cost(dep, now)
     return DeploymentResponse(
         deployment_id=dep.deployment_id,
         status=dep.status,
@@ -100,13 +159,32 @@ def view(svc: Services, dep: Deployment) -> DeploymentResponse:
         error=dep.error,
         created_at=dep.created_at,
         ready_at=dep.ready_at,
+        deployment_name=dep.deployment_name,
+        phase=phase,
+        progress=progress,
+        errors=errors,
+        warnings=list(dep.worker_warnings),
+        worker_metadata=dep.worker_metadata,
         steps=dep.steps,
+        estimated_ready_at=progress_mod.estimated_ready_at(dep, now),
+        gpu_pools=dep.gpu_pools,
+        gpu_count=dep.gpu_count,
+        gpu_reason=dep.gpu_reason,
+        worker_image=dep.worker.get("image"),
+        worker_reason=dep.worker.get("reason"),
+        min_replicas=dep.min_replicas,
+        max_replicas=dep.max_replicas,
+        idle_timeout_seconds=dep.idle_timeout_seconds,
+        deletion=deletion_info(dep),
+        cost=CostInfo(**cost) if cost else None,
+        updated_at=dep.updated_at,
     )
 
 
 def delete(svc: Services, owner: str, deployment_id: str) -> None:
-    owned(svc, owner, deployment_id)
+    dep = owned(svc, owner, deployment_id)
     engine.request_delete(svc, deployment_id)
+    release_name(svc, dep)
 
 
 # ---- the inference container's reports ---------------------------------------------------------
@@ -148,12 +226,48 @@ def worker_report(svc: Services, deployment_id: str, report: WorkerReport) -> Wo
     def progress(d: Deployment) -> Deployment | None:
         if d.status not in WAITING_FOR_WORKER:
             return None
-        if d.status != target and can_move(d.status, target):
-            d.status = target
+        moved = d.status != target and can_move(d.status, target)
+        if d.status != target and not moved:
+            return None  # a late report of an earlier stage changes nothing
+        if moved:
+            d.status, d.worker_progress = target, None
         d.worker_message = report.message
+        if report.progress is not None:
+            d.worker_progress = report.progress
+        if report.metadata:
+            d.worker_metadata = {**d.worker_metadata, **report.metadata}
         return d
 
+    before_progress = dep.worker_progress
     after, changed = repo.mutate(svc, deployment_id, progress)
-    if changed:
-        repo.log(svc, deployment_id, "INFO", f"Worker: {report.status.replace('_', ' ')}{note}")
+    if changed and after is not None and (after.status != dep.status or _worth_logging(before_progress, after)):
+        pct = f" ({after.worker_progress}%)" if after.worker_progress is not None else ""
+        repo.log(svc, deployment_id, "INFO", f"Worker: {report.status.replace('_', ' ')}{pct}{note}", at=after)
     return WorkerReportResponse(deployment_id=deployment_id, status=(after or dep).status)
+
+
+def _worth_logging(before: int | None, after: Deployment) -> bool:
+    """Progress reports may come every second: log a line per 10% step, not every report."""
+    now = after.worker_progress
+    return now is None or before is None or now // 10 != before // 10 or now == 100
+
+
+MAX_WORKER_EVENTS = 50
+
+
+def worker_log(svc: Services, deployment_id: str, line: WorkerLogReport) -> None:
+    """A log line from the container: kept in the logs; warnings and errors also shown on the deployment."""
+    level = {"info": "INFO", "warning": "WARNING", "error": "ERROR"}[line.level]
+
+    def keep(d: Deployment) -> Deployment | None:
+        if line.level == "info":
+            return None
+        bucket = d.worker_errors if line.level == "error" else d.worker_warnings
+        bucket.append(line.message)
+        del bucket[:-MAX_WORKER_EVENTS]
+        return d
+
+    dep, _ = repo.mutate(svc, deployment_id, keep)
+    if dep is None:
+        raise DeploymentNotFoundError(f"Deployment {deployment_id} not found", {"deployment_id": deployment_id})
+    repo.log(svc, deployment_id, level, f"Worker: {line.message}", at=dep)

@@ -129,7 +129,7 @@ def move(
         after, moved = repo.mutate(svc, deployment_id, commit)
         if moved:
             if chosen.message:
-                repo.log(svc, deployment_id, chosen.message[0], chosen.message[1])  # type: ignore[arg-type]
+                repo.log(svc, deployment_id, chosen.message[0], chosen.message[1], at=after)  # type: ignore[arg-type]
             return after, True
         if after is None:
             return None, False
@@ -190,9 +190,14 @@ def request_delete(svc: Services, deployment_id: str) -> Deployment | None:
     def decide(d: Deployment) -> Move | None:
         if d.status in (Status.DELETING, Status.DELETED):
             return None
+
+        def apply(x: Deployment) -> None:
+            x.deletion_requested_at = x.deletion_requested_at or svc.now()
+
         return Move(
             next_step="cleanup",
             status=Status.DELETING,
+            apply=apply,
             message=("INFO", "Deletion requested; removing the Runpod endpoint"),
             outcome="cancelled",
             keep_lease=True,
@@ -238,7 +243,7 @@ class StepContext:
         return self.svc.settings
 
     def log(self, level: str, message: str) -> None:
-        repo.log(self.svc, self.dep.deployment_id, level, message)  # type: ignore[arg-type]
+        repo.log(self.svc, self.dep.deployment_id, level, message, at=self.dep)  # type: ignore[arg-type]
 
     def save(self, apply: Callable[[Deployment], None]) -> bool:
         """Record something at once, keeping the lease (e.g. an endpoint id the moment it exists)."""

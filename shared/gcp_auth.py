@@ -1,9 +1,9 @@
 """Proof that a step call comes from Cloud Tasks: its Google-signed OIDC token, checked in code.
 
 IAM (`run.invoker` for the tasks-invoker account only) already guards the step function; this is
-the second lock. The token must be signed by Google, unexpired, issued for this function (its
-audience: the origin of STEP_FUNCTION_URL, which is also what the queue adapter asks for) and for
-the tasks-invoker service account.
+the second lock. The token must be signed by Google, unexpired, issued for one of the internal
+functions (audience: the origin of STEP_FUNCTION_URL or RECONCILE_FUNCTION_URL, which is what the
+queue adapter and the scheduler job ask for) and for the tasks-invoker service account.
 
 The Cloud Tasks emulator sends no token. Only while CLOUD_TASKS_EMULATOR_HOST is set (and never on
 Cloud Run, which sets K_SERVICE) the adapter sends, and this module accepts, an HMAC of
@@ -43,6 +43,14 @@ def audience_for(url: str) -> str:
     """The OIDC audience for a function URL: its origin (Cloud Run checks tokens against it)."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def internal_function_urls(settings: Settings) -> dict[str, str]:
+    """The functions only Cloud Tasks and Cloud Scheduler may call, by task target."""
+    # RECONCILE_FUNCTION_URL: a setting requested from shared/config.py's owner; until it exists the
+    # reconciler is reachable on the embedded default only.
+    urls = {"step": settings.step_function_url, "reconcile": getattr(settings, "reconcile_function_url", None)}
+    return {target: url for target, url in urls.items() if url}
 
 
 def emulator_host() -> str | None:
@@ -99,6 +107,9 @@ def verify_tasks_token(settings: Settings, authorization_header: str | None, cer
     if token.startswith(EMULATOR_TOKEN_PREFIX):
         _verify_emulator_token(settings, token)
         return
+    audiences = sorted({audience_for(url) for url in internal_function_urls(settings).values()})
+    if not audiences:  # never let an empty audience list switch the audience check off
+        raise UnauthorizedError("no internal function URL is configured")
     from google.auth import exceptions, jwt
 
     try:
@@ -106,7 +117,7 @@ def verify_tasks_token(settings: Settings, authorization_header: str | None, cer
         claims = jwt.decode(
             token,
             certs=(certs or _google_certs).get(key_id),
-            audience=audience_for(settings.step_function_url or ""),
+            audience=audiences,
             clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
         )
     except (exceptions.GoogleAuthError, ValueError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -66,6 +67,23 @@ class Deployment(BaseModel):
     worker: dict[str, Any] = {}
     error: ErrorInfo | None = None
     worker_message: str | None = None
+    worker_progress: int | None = None
+    worker_metadata: dict[str, Any] = {}
+    worker_errors: list[str] = []
+    worker_warnings: list[str] = []
+
+    deployment_name: str | None = None
+    min_replicas: int = 0
+    max_replicas: int = 1
+    idle_timeout_seconds: int = 5
+    gpu_count_requested: int | None = None
+    extra_env: dict[str, str] = {}
+    data_center_ids: list[str] = []
+    endpoint_created_at: Timestamp | None = None
+    paused_at: Timestamp | None = None
+    deletion_requested_at: Timestamp | None = None
+    price_per_gpu_hour: float | None = None
+    price_source: str | None = None
 
     step: str | None = None
     seq: int = 0
@@ -84,7 +102,50 @@ class LogEntry(BaseModel):
     message: str
 
 
+class LogLine(LogEntry):
+    """A log entry with where it stood in the deployment (GET .../logs and the SSE stream)."""
+
+    id: str
+    phase: str | None = None
+    progress: int | None = None
+    source: str = "orchestrator"  # or "worker:<worker id>" for Runpod worker stdout/stderr
+
+
 # ---- API bodies -------------------------------------------------------------------------------
+
+
+RESERVED_ENV = re.compile(
+    r"^(DEPLOYMENT_ID|HF_MODEL_ID|HF_TOKEN|ORCHESTRATOR_.*|MODEL_NAME|RUNPOD_.*|MODEL_LIBRARY|MODEL_TASK)$"
+)
+SECRET_ENV_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_KEY|CREDENTIAL)")
+SECRET_ENV_VALUE = re.compile(r"^(rpa_|hf_|sk-|do_live_|ghp_|github_pat_|AKIA|xox[abp]-|-----BEGIN)")
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
+DEPLOYMENT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def check_scaling(min_replicas: int, max_replicas: int) -> None:
+    """Seed 001's rules: min ≥ 0, max ≥ 1, min ≤ max."""
+    if min_replicas < 0:
+        raise ValueError("min_replicas must be >= 0")
+    if max_replicas < 1:
+        raise ValueError("max_replicas must be >= 1")
+    if min_replicas > max_replicas:
+        raise ValueError("min_replicas must be <= max_replicas")
+
+
+def check_worker_env(env: dict[str, str]) -> dict[str, str]:
+    if len(env) > 50:
+        raise ValueError("env holds at most 50 variables")
+    for name, value in env.items():
+        if not ENV_NAME.match(name):
+            raise ValueError(f"env name {name!r} must be UPPER_SNAKE_CASE")
+        if RESERVED_ENV.match(name):
+            raise ValueError(f"env name {name!r} is set by the orchestrator")
+        if SECRET_ENV_NAME.search(name) or SECRET_ENV_VALUE.match(value):
+            raise ValueError(f"env {name!r} looks like a secret; secrets are not accepted in env")
+        if len(value) > 4096:
+            raise ValueError(f"env {name!r} is longer than 4096 characters")
+    return env
 
 
 def check_webhook_url(url: str) -> str:
@@ -112,6 +173,34 @@ class CreateDeploymentRequest(BaseModel):
     user_hf_token: SecretStr | None = Field(
         default=None, max_length=512, description="A Hugging Face token for gated or private models"
     )
+    deployment_name: str | None = Field(
+        default=None, description="A readable name, unique among your deployments (lowercase, digits, dashes)"
+    )
+    min_replicas: int = Field(default=0, description="Workers kept warm once ready (0 = scale to zero)")
+    max_replicas: int = Field(default=1, description="Most workers at once")
+    idle_timeout_seconds: int = Field(default=5, ge=1, le=3600, description="Idle seconds before a worker stops")
+    gpu_count: int | None = Field(default=None, ge=1, le=8, description="GPUs per worker (default: fewest that fit)")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra worker environment (no secrets)")
+    data_center_ids: list[str] = Field(default_factory=list, max_length=20, description="Preferred data centers")
+
+    @field_validator("deployment_name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not DEPLOYMENT_NAME.match(value):
+            raise ValueError("must be 1-63 lowercase letters, digits or dashes, not starting or ending with a dash")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_worker_env(value)
+
+    @field_validator("data_center_ids")
+    @classmethod
+    def _dcs(cls, value: list[str]) -> list[str]:
+        if any(not re.fullmatch(r"[A-Z0-9-]{2,32}", dc) for dc in value):
+            raise ValueError("data center ids look like 'US-TX-3'")
+        return value
 
     @field_validator("hf_model_id")
     @classmethod
@@ -131,6 +220,7 @@ class CreateDeploymentRequest(BaseModel):
             raise ValueError("give exactly one of hf_model_id, or model_name (+ optional provider)")
         if self.provider is not None and self.model_name is None:
             raise ValueError("provider goes with model_name")
+        check_scaling(self.min_replicas, self.max_replicas)
         return self
 
 
@@ -141,6 +231,26 @@ class CreateDeploymentResponse(BaseModel):
     estimated_ready_seconds: int
     webhook_url: str
     created_at: Timestamp
+
+
+class DeletionInfo(BaseModel):
+    """Seed 003's deletion task, as seen on the deployment."""
+
+    state: Literal["pending", "in_progress", "completed", "failed"]
+    requested_at: Timestamp | None
+    completed_at: Timestamp | None
+    attempts: int
+    error: str | None = None
+
+
+class CostInfo(BaseModel):
+    gpu_pool: str
+    gpu_count: int
+    price_per_gpu_hour: float | None
+    price_per_hour: float | None
+    price_source: str
+    estimated_cost_usd: float | None
+    basis: str
 
 
 class DeploymentResponse(BaseModel):
@@ -155,7 +265,86 @@ class DeploymentResponse(BaseModel):
     error: ErrorInfo | None
     created_at: Timestamp
     ready_at: Timestamp | None
+    deployment_name: str | None = None
+    phase: str | None = None
+    progress: int | None = None
+    errors: list[str] = []
+    warnings: list[str] = []
+    worker_metadata: dict[str, Any] = {}
     steps: list[StepRecord] = []
+    estimated_ready_at: Timestamp | None = None
+    gpu_pools: list[str] = []
+    gpu_count: int = 1
+    gpu_reason: str | None = None
+    worker_image: str | None = None
+    worker_reason: str | None = None
+    min_replicas: int = 0
+    max_replicas: int = 1
+    idle_timeout_seconds: int = 5
+    deletion: DeletionInfo | None = None
+    cost: CostInfo | None = None
+    updated_at: Timestamp | None = None
+
+
+class DeploymentSummary(BaseModel):
+    deployment_id: str
+    deployment_name: str | None
+    status: Status
+    model_id: str
+    gpu_allocated: str | None
+    gpu_count: int
+    endpoint_url: str | None
+    min_replicas: int
+    max_replicas: int
+    error: ErrorInfo | None
+    created_at: Timestamp
+    ready_at: Timestamp | None
+
+
+class DeploymentList(BaseModel):
+    data: list[DeploymentSummary]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
+
+
+class HealthMessage(BaseModel):
+    message: str
+    severity: Literal["info", "warning", "error"]
+
+
+class DeploymentHealth(BaseModel):
+    data: Literal[
+        "Healthy", "Progressing", "Initializing", "Degraded", "Unhealthy", "Unknown", "SCALED_DOWN", "Missing"
+    ]
+    messages: list[HealthMessage]
+    workers: dict[str, int] | None = None
+
+
+class ScaleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min_replicas: int = Field(description="Minimum workers kept running (>= 0)")
+    max_replicas: int = Field(description="Maximum workers (>= 1)")
+
+    @model_validator(mode="after")
+    def _rules(self) -> ScaleRequest:
+        check_scaling(self.min_replicas, self.max_replicas)
+        return self
+
+
+class ScaleResponse(BaseModel):
+    message: str
+    min_replicas: int
+    max_replicas: int
+
+
+class LifecycleResponse(BaseModel):
+    message: str
+    update_result: Literal["started", "stopped", "already_started", "already_stopped"]
+
+
+class LogsResponse(BaseModel):
+    data: list[LogLine]
+    worker_logs_error: str | None = None
 
 
 class WorkerReport(BaseModel):
@@ -165,6 +354,22 @@ class WorkerReport(BaseModel):
 
     status: Literal["downloading_model", "loading_model", "ready", "failed"]
     message: str | None = Field(default=None, max_length=4000)
+    progress: int | None = Field(default=None, ge=0, le=100, description="Percent done of this status")
+    metadata: dict[str, Any] | None = Field(default=None, description="Free-form details (kept, merged)")
+
+    @field_validator("metadata")
+    @classmethod
+    def _small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value, default=str)) > 8000:
+            raise ValueError("metadata must serialize to at most 8000 bytes")
+        return value
+
+
+class WorkerLogReport(BaseModel):
+    """A log line from the inference container (seed 002's "log deployment error/warning")."""
+
+    level: Literal["info", "warning", "error"]
+    message: str = Field(min_length=1, max_length=4000)
 
 
 class WorkerReportResponse(BaseModel):

@@ -44,17 +44,21 @@ def mutate(
     return (Deployment.model_validate(doc) if doc else None), changed
 
 
-def log(svc: Services, deployment_id: str, level: LogLevel, message: str) -> None:
+def log(svc: Services, deployment_id: str, level: LogLevel, message: str, at: Deployment | None = None) -> None:
+    """Append a log line; with `at` (the deployment as it now stands) it records the phase and progress."""
+    from shared.progress import phase_of
+
     now = svc.now()
-    svc.store.add(
-        logs_of(deployment_id),
-        {
-            "timestamp": iso(now),
-            "level": level,
-            "message": message,
-            "expire_at": iso(later(now, LOG_RETENTION_DAYS * 86400)),
-        },
-    )
+    entry = {
+        "timestamp": iso(now),
+        "level": level,
+        "message": message,
+        "expire_at": iso(later(now, LOG_RETENTION_DAYS * 86400)),
+    }
+    if at is not None:
+        entry["phase"], entry["progress"] = phase_of(at)
+        entry["status"] = at.status.value
+    svc.store.add(logs_of(deployment_id), entry)
 
 
 def recent_logs(svc: Services, deployment_id: str, limit: int = 200) -> list[LogEntry]:

@@ -78,6 +78,31 @@ class RunpodClient:
     def list_workers(self, endpoint_id: str) -> dict[str, Any]:
         return self._call("GET", self._mgmt(f"/v2/serverless/{endpoint_id}/workers"))
 
+    def worker_logs(self, endpoint_id: str, worker_id: str, tail: int, budget_seconds: float) -> list[dict[str, Any]]:
+        """The last `tail` container log lines of one worker (the SSE stream, read for `budget_seconds`)."""
+        import json
+        import time
+
+        url = self._mgmt(f"/v2/serverless/{endpoint_id}/workers/{worker_id}/logs")
+        lines: list[dict[str, Any]] = []
+        deadline = time.monotonic() + budget_seconds
+        try:
+            with self._http.stream("GET", url, headers=self._auth, params={"tail": tail, "source": "container"}) as r:
+                if not r.is_success:
+                    r.read()
+                    raise _error_from(r)
+                for raw in r.iter_lines():
+                    if raw.startswith("data:"):
+                        try:
+                            lines.append(json.loads(raw[5:].strip()))
+                        except ValueError:
+                            continue
+                    if len(lines) >= tail or time.monotonic() > deadline:
+                        break
+        except httpx.HTTPError as exc:
+            raise RunpodError("unavailable", f"cannot read worker logs ({type(exc).__name__})") from None
+        return lines
+
     def list_gpus(self) -> list[dict[str, Any]]:
         return list(self._call("GET", self._mgmt("/v2/catalog/gpus")).get("gpus", []))
 

@@ -12,6 +12,7 @@ class Status(StrEnum):
     DOWNLOADING_MODEL = "downloading_model"
     LOADING_MODEL = "loading_model"
     READY = "ready"
+    PAUSED = "paused"
     FAILED = "failed"
     WEBHOOK_FAILED = "webhook_failed"
     DELETING = "deleting"
@@ -27,8 +28,9 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.CREATING_ENDPOINT: frozenset({S.DOWNLOADING_MODEL, S.LOADING_MODEL, S.READY, S.FAILED, S.DELETING}),
     S.DOWNLOADING_MODEL: frozenset({S.LOADING_MODEL, S.READY, S.FAILED, S.DELETING}),
     S.LOADING_MODEL: frozenset({S.READY, S.FAILED, S.DELETING}),
-    S.READY: frozenset({S.WEBHOOK_FAILED, S.DELETING}),
-    S.WEBHOOK_FAILED: frozenset({S.READY, S.DELETING}),
+    S.READY: frozenset({S.WEBHOOK_FAILED, S.PAUSED, S.DELETING}),
+    S.WEBHOOK_FAILED: frozenset({S.READY, S.PAUSED, S.DELETING}),
+    S.PAUSED: frozenset({S.READY, S.DELETING}),
     S.FAILED: frozenset({S.DELETING}),
     S.DELETING: frozenset({S.DELETED, S.CLEANUP_FAILED}),
     S.CLEANUP_FAILED: frozenset({S.DELETING, S.DELETED}),
@@ -41,6 +43,8 @@ WAITING_FOR_WORKER = frozenset({S.CREATING_ENDPOINT, S.DOWNLOADING_MODEL, S.LOAD
 # The endpoint is serving (or able to): the deployment is usable.
 SERVING = frozenset({S.READY, S.WEBHOOK_FAILED})
 GONE = frozenset({S.DELETING, S.CLEANUP_FAILED, S.DELETED})
+# Finished bringing up, one way or the other: a log stream without follow ends here.
+SETTLED = frozenset({S.READY, S.FAILED, S.DELETED, S.WEBHOOK_FAILED, S.PAUSED, S.CLEANUP_FAILED})
 
 
 class IllegalTransition(Exception):

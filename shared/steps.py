@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from shared import engine, gpus, notify, vram
+from shared import engine, gpus, notify, repo, vram
 from shared.crypto import CryptoError, callback_secret
 from shared.engine import REGISTRY, Move, StepContext
 from shared.hub import HubError, fetch_model_facts
@@ -96,10 +96,11 @@ def select_gpu(ctx: StepContext) -> None:
     dep = ctx.dep
     required = float(dep.model_facts.get("required_vram_gb") or dep.model_vram_gb or ASSUMED_VRAM_GB)
     try:
-        choice = gpus.select(required, dep.gpu_tier)
+        choice = gpus.select(required, dep.gpu_tier, dep.gpu_count_requested)
     except gpus.SelectionError as exc:
         ctx.fail(exc.code, exc.message)
         return
+    price, source = _catalog_price(ctx, choice.pools[0])
     plan = plan_worker(
         ctx.settings,
         dep.model_id,
@@ -115,6 +116,7 @@ def select_gpu(ctx: StepContext) -> None:
         d.gpu_count = choice.gpu_count
         d.gpu_reason = choice.reason
         d.worker = {"image": plan.image, "kind": plan.kind, "env": plan.env, "reason": plan.reason}
+        d.price_per_gpu_hour, d.price_source = price, source
 
     names = ", ".join(first.gpus) if first else choice.pools[0]
     ctx.advance(
@@ -127,9 +129,24 @@ def select_gpu(ctx: StepContext) -> None:
     )
 
 
+def _catalog_price(ctx: StepContext, pool_id: str) -> tuple[float | None, str]:
+    """Runpod's live serverless price for the pool when the catalog answers; the shipped table otherwise."""
+    try:
+        with _runpod(ctx) as client:
+            for gpu in client.list_gpus():
+                serverless = (gpu.get("price") or {}).get("serverless")
+                if gpu.get("pool") == pool_id and serverless is not None:
+                    return float(serverless), "runpod_catalog"
+    except (RunpodError, CryptoError, ValueError, TypeError):
+        pass
+    pool = gpus.pool_by_id(pool_id)
+    return (pool.price_per_gpu_hour if pool else None), "shipped_table"
+
+
 def endpoint_body(ctx: StepContext) -> dict:
     dep, s = ctx.dep, ctx.settings
     env = {
+        **dep.extra_env,
         **dep.worker.get("env", {}),
         "DEPLOYMENT_ID": dep.deployment_id,
         "HF_MODEL_ID": dep.model_id,
@@ -139,19 +156,22 @@ def endpoint_body(ctx: StepContext) -> dict:
     if dep.model_facts.get("hf_token"):
         env["HF_TOKEN"] = ctx.svc.cipher.decrypt(dep.model_facts["hf_token"], context=dep.deployment_id)
     weights = float(dep.model_facts.get("weights_gb") or 10)
-    return {
+    body = {
         "name": dep.endpoint_name,
         "type": "QUEUE",
         "image": dep.worker.get("image") or s.runpod_worker_image,
         "env": env,
         "disk": max(20, math.ceil(weights * 1.5) + 10),
         "gpu": {"pools": dep.gpu_pools, "count": dep.gpu_count},
-        # One worker must really start for the model to load; finalize scales back to zero.
-        "workers": {"min": 1, "max": 1, "idleTimeout": 5},
+        # One worker must really start for the model to load; finalize applies the serving scale.
+        "workers": {"min": 1, "max": max(1, dep.max_replicas), "idleTimeout": dep.idle_timeout_seconds},
         "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
         "flashboot": "FLASHBOOT",
         "timeout": 600000,
     }
+    if dep.data_center_ids:
+        body["dataCenterIds"] = dep.data_center_ids
+    return body
 
 
 @REGISTRY.register("create_endpoint")
@@ -167,6 +187,7 @@ def create_endpoint(ctx: StepContext) -> None:
         def record(d: Deployment) -> None:
             d.runpod_endpoint_id = endpoint_id
             d.endpoint_url = url
+            d.endpoint_created_at = d.endpoint_created_at or ctx.svc.now()
             d.gpu_allocated = d.gpu_pools[0] if d.gpu_pools else None
 
         if not ctx.save(record):
@@ -259,18 +280,33 @@ def _poll_again(ctx: StepContext, note: str, unhealthy_polls: int | None = None)
 
 @REGISTRY.register("finalize")
 def finalize(ctx: StepContext) -> None:
-    """Ready: scale from the one provisioning worker to the serving configuration (zero at rest)."""
+    """Ready: scale from the one provisioning worker to the serving configuration (zero at rest by default)."""
     dep = ctx.dep
+    if dep.status == Status.PAUSED:
+        ctx.advance(Move(next_step=None, message=("INFO", "Paused before serving; scaling left at 0/0")))
+        return
+    workers = {"min": dep.min_replicas, "max": dep.max_replicas}
     with _runpod(ctx) as client:
         try:
-            client.update_endpoint(dep.runpod_endpoint_id or "", {"workers": {"min": 0, "max": 1}})
+            client.update_endpoint(dep.runpod_endpoint_id or "", {"workers": workers})
         except RunpodError as exc:
             if exc.transient:
                 ctx.retry(RUNPOD_CODES[exc.kind], exc.message, exc.retry_after, give_up=lambda m: _scale_failed(ctx, m))
             else:
                 _scale_failed(ctx, exc.message)
             return
-    ctx.advance(Move(next_step=None, message=("INFO", "Endpoint scaled to zero at rest (min 0, max 1 workers)")))
+    now = repo.load(ctx.svc, dep.deployment_id)
+    if now is not None and (now.min_replicas, now.max_replicas) != (workers["min"], workers["max"]):
+        # Scaled meanwhile: apply the newer bounds in another pass.
+        ctx.advance(Move(next_step="finalize", outcome="waiting"))
+        return
+    at_rest = "scaled to zero at rest" if dep.min_replicas == 0 else f"{dep.min_replicas} warm worker(s)"
+    ctx.advance(
+        Move(
+            next_step=None,
+            message=("INFO", f"Endpoint serving: {at_rest} (min {dep.min_replicas}, max {dep.max_replicas} workers)"),
+        )
+    )
 
 
 def _scale_failed(ctx: StepContext, reason: str) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.gcp_auth import audience_for, emulator_host, emulator_task_token
+from shared.gcp_auth import audience_for, emulator_host, emulator_task_token, internal_function_urls
 from shared.queue.base import Task, task_id
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class CloudTasksQueue:
         self._emulator = emulator_host()
         s = settings
         self.parent = f"projects/{s.google_cloud_project}/locations/{s.region}/queues/{s.tasks_queue}"
-        self.targets = {"step": settings.step_function_url or ""}
+        self.targets = internal_function_urls(settings)
 
     @property
     def client(self) -> TasksClient:

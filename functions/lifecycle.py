@@ -1,0 +1,142 @@
+"""Handlers for what users do with a deployment after creating it: list, health, scale, stop/start, logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from flask import Request, Response, stream_with_context
+
+from functions.http import json_response, parse_body
+from functions.security import api_principal
+from shared import deployments, lifecycle, logs
+from shared.errors import ValidationError
+from shared.models import (
+    DeploymentHealth,
+    DeploymentList,
+    DeploymentSummary,
+    LifecycleResponse,
+    LogsResponse,
+    ScaleRequest,
+    ScaleResponse,
+)
+from shared.services import services
+
+
+def _int_arg(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be an integer", {"field": name}) from None
+    if not low <= value <= high:
+        raise ValidationError(f"{name} must be between {low} and {high}", {"field": name})
+    return value
+
+
+def _bool_arg(request: Request, name: str) -> bool:
+    return request.args.get(name, "").lower() in ("1", "true", "yes")
+
+
+def list_deployments(request: Request) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    limit = _int_arg(request, "limit", 20, 1, lifecycle.MAX_PAGE) or 20
+    deps, cursor = lifecycle.list_deployments(
+        svc,
+        principal.owner,
+        request.args.get("status"),
+        request.args.get("model_id"),
+        limit,
+        request.args.get("cursor"),
+    )
+    data = [DeploymentSummary.model_validate(d.model_dump()) for d in deps]
+    return json_response(DeploymentList(data=data, next_cursor=cursor), 200, headers)
+
+
+def deployment_health(request: Request, deployment_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    dep = deployments.owned(svc, principal.owner, deployment_id)
+    return json_response(DeploymentHealth.model_validate(lifecycle.health(svc, dep)), 200, headers)
+
+
+def scale_deployment(request: Request, deployment_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    body = parse_body(request, ScaleRequest)
+    dep = deployments.owned(svc, principal.owner, deployment_id)
+    after = lifecycle.scale(svc, dep, body.min_replicas, body.max_replicas)
+    answer = ScaleResponse(
+        message="Autoscaling configuration updated successfully",
+        min_replicas=after.min_replicas,
+        max_replicas=after.max_replicas,
+    )
+    return json_response(answer, 200, headers)
+
+
+def stop_deployment(request: Request, deployment_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    dep = deployments.owned(svc, principal.owner, deployment_id)
+    result = lifecycle.stop(svc, dep)
+    return json_response(
+        LifecycleResponse(message="Deployment stopped successfully", update_result=result), 200, headers
+    )
+
+
+def start_deployment(request: Request, deployment_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    dep = deployments.owned(svc, principal.owner, deployment_id)
+    result = lifecycle.start(svc, dep)
+    return json_response(
+        LifecycleResponse(message="Deployment started successfully", update_result=result), 200, headers
+    )
+
+
+def deployment_logs(request: Request, deployment_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    dep = deployments.owned(svc, principal.owner, deployment_id)
+    tail = _int_arg(request, "tail", None, 1, 5000)
+    since = request.args.get("since")
+    lines = logs.read(svc, deployment_id, tail=tail if tail else (None if since else 100), since=since)
+    worker_error = None
+    if _bool_arg(request, "workers"):
+        extra, worker_error = logs.worker_lines(svc, dep, tail or 100)
+        lines = sorted([*lines, *extra], key=lambda line: line.timestamp)
+    return json_response(LogsResponse(data=lines, worker_logs_error=worker_error), 200, headers)
+
+
+def stream_deployment_logs(request: Request, deployment_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    deployments.owned(svc, principal.owner, deployment_id)
+    last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    events = logs.stream(svc, deployment_id, last, _bool_arg(request, "follow"))
+    first = next(events, None)  # validates Last-Event-ID before the 200 goes out
+    return Response(
+        stream_with_context(_sse(first, events)),
+        mimetype="text/event-stream",
+        headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _sse(first: logs.Event | None, rest: Iterator[logs.Event]) -> Iterator[str]:
+    yield "retry: 2000\n\n"
+    if first is None:
+        return
+    for name, event_id, data in _chain(first, rest):
+        if name == ":":
+            yield ": keep-alive\n\n"
+            continue
+        head = f"id: {event_id}\n" if event_id else ""
+        yield f"{head}event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _chain(first: logs.Event, rest: Iterator[logs.Event]) -> Iterator[logs.Event]:
+    yield first
+    yield from rest

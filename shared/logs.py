@@ -1,0 +1,158 @@
+"""A deployment's logs: the JSON listing, Runpod worker output, and the live event stream (SSE).
+
+Log lines are ordered by (timestamp, id); an event id is "<timestamp>/<id>", so a client that
+reconnects with Last-Event-ID resumes exactly after the last line it saw. While following a live
+deployment, lines younger than LIVE_LAG are held back a moment: a writer that took its timestamp
+earlier may still be committing, and emitting past it would open a gap.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from shared import repo
+from shared.errors import ValidationError
+from shared.models import Deployment, LogLine
+from shared.progress import phase_of
+from shared.runpod import RunpodError
+from shared.services import Services
+from shared.states import SETTLED, Status
+from shared.store import Query, Where
+from shared.timeutil import iso, parse
+
+LIVE_LAG = timedelta(seconds=0.3)
+PAGE = 500
+HEARTBEAT_SECONDS = 15.0
+Event = tuple[str, str | None, dict[str, Any] | None]  # (event name, id, data); name ":" is a heartbeat
+
+
+def event_id(line: LogLine) -> str:
+    return f"{iso(line.timestamp)}/{line.id}"
+
+
+def parse_event_id(value: str) -> tuple[str, str]:
+    ts, sep, doc_id = value.partition("/")
+    try:
+        parse(ts)
+    except ValueError:
+        raise ValidationError("Last-Event-ID is not one this stream sent", {"header": "Last-Event-ID"}) from None
+    if not sep or not doc_id:
+        raise ValidationError("Last-Event-ID is not one this stream sent", {"header": "Last-Event-ID"})
+    return ts, doc_id
+
+
+def _line(doc_id: str, doc: dict) -> LogLine:
+    return LogLine(id=doc_id, **{k: v for k, v in doc.items() if k in LogLine.model_fields and k != "id"})
+
+
+def read(
+    svc: Services,
+    deployment_id: str,
+    *,
+    tail: int | None = None,
+    since: str | None = None,
+    after: tuple[str, str] | None = None,
+    until: str | None = None,
+    limit: int = PAGE,
+) -> list[LogLine]:
+    """Lines in time order: the last `tail`, or those after `since` (a time) or `after` (an event id)."""
+    coll = repo.logs_of(deployment_id)
+    where: list[Where] = []
+    if since:
+        try:
+            since = iso(parse(since))
+        except ValueError:
+            raise ValidationError("since must be an ISO-8601 time", {"field": "since"}) from None
+        where.append(Where("timestamp", ">", since))
+    if until:
+        where.append(Where("timestamp", "<=", until))
+    if tail is not None and after is None:
+        rows = svc.store.query(Query(coll, where=tuple(where), order_by=(("timestamp", "desc"),), limit=tail))
+        return [_line(i, d) for i, d in reversed(rows)]
+    rows = svc.store.query(
+        Query(
+            coll,
+            where=tuple(where),
+            order_by=(("timestamp", "asc"),),
+            limit=limit,
+            start_after=(after[0],) if after else None,
+            start_after_id=after[1] if after else None,
+        )
+    )
+    return [_line(i, d) for i, d in rows]
+
+
+def worker_lines(svc: Services, dep: Deployment, tail: int) -> tuple[list[LogLine], str | None]:
+    """Runpod worker stdout/stderr, labelled by worker, where Runpod has them (best effort)."""
+    if not dep.runpod_endpoint_id or dep.status in (Status.DELETED,):
+        return [], None
+    out: list[LogLine] = []
+    try:
+        with svc.runpod(svc.cipher.decrypt(dep.runpod_key, context=dep.deployment_id)) as client:
+            workers = client.list_workers(dep.runpod_endpoint_id).get("workers") or []
+            for worker in workers[:5]:
+                for i, entry in enumerate(client.worker_logs(dep.runpod_endpoint_id, worker["id"], tail, 2.0)):
+                    ts = entry.get("ts") or iso(svc.now())
+                    out.append(
+                        LogLine(
+                            id=f"{worker['id']}-{i}",
+                            timestamp=parse(ts),
+                            level="INFO",
+                            message=str(entry.get("line", "")),
+                            source=f"worker:{worker['id']}",
+                        )
+                    )
+    except RunpodError as exc:
+        return out, f"worker logs unavailable: {exc.message}"
+    out.sort(key=lambda x: x.timestamp)
+    return out, None
+
+
+def status_event(dep: Deployment) -> dict[str, Any]:
+    phase, progress = phase_of(dep)
+    return {
+        "status": dep.status.value,
+        "phase": phase,
+        "progress": progress,
+        "message": dep.worker_message,
+        "error": dep.error.model_dump() if dep.error else None,
+    }
+
+
+def stream(
+    svc: Services, deployment_id: str, last_event_id: str | None, follow: bool, poll_seconds: float = 0.25
+) -> Iterator[Event]:
+    """log, status and done events until the deployment settles (or, with follow, until it is deleted)."""
+    cursor = parse_event_id(last_event_id) if last_event_id else None
+    last_status: dict[str, Any] | None = None
+    last_sent = time.monotonic()
+    settled_seen = False
+    while True:
+        dep = repo.load(svc, deployment_id)
+        if dep is None:
+            return
+        settled = dep.status in SETTLED and not (follow and dep.status != Status.DELETED)
+        # The line that goes with a final move is written just after it commits: read once more first.
+        final_pass, settled_seen = settled and settled_seen, settled
+        until = None if settled else iso(svc.now() - LIVE_LAG)
+        lines = read(svc, deployment_id, after=cursor, until=until)
+        for line in lines:
+            cursor = (iso(line.timestamp), line.id)
+            yield "log", event_id(line), line.model_dump(mode="json")
+            last_sent = time.monotonic()
+        if len(lines) == PAGE:
+            continue
+        current = status_event(dep)
+        if current != last_status:
+            yield "status", None, current
+            last_status, last_sent = current, time.monotonic()
+        if final_pass:
+            yield "done", None, {**current, "endpoint_url": dep.endpoint_url}
+            return
+        if time.monotonic() - last_sent > HEARTBEAT_SECONDS:
+            yield ":", None, None
+            last_sent = time.monotonic()
+        time.sleep(poll_seconds)
