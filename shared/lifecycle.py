@@ -96,7 +96,8 @@ def _worker_counts(runtime: dict, listed: dict) -> dict[str, int]:
     summary = listed.get("summary") or {}
     for key in ("idle", "running", "initializing", "throttled", "unhealthy"):
         counts[key] = max(counts[key], int(summary.get(key) or 0))
-    counts["ready"] = counts["idle"] + counts["running"] + counts["ready"]
+    # Runpod's "ready" may or may not overlap idle and running: never count a worker twice.
+    counts["ready"] = max(counts["ready"], counts["idle"] + counts["running"])
     counts["not_ready"] = counts["initializing"] + counts["throttled"] + counts["unhealthy"]
     return counts
 
