@@ -234,7 +234,7 @@ def test_delete_while_pausing_leaves_nothing(server, fakes) -> None:
 
 
 def test_cleanup_failed_after_three_attempts_then_the_reconciler_finishes(server, fakes) -> None:
-    dep_id, endpoint = ready(server, fakes)
+    dep_id, _ = ready(server, fakes)
     fakes.runpod.fail_next("DELETE", "/v2/serverless/", "status", count=3, status=503)
     assert server.delete(f"/v1/deployments/{dep_id}").status_code == 204
     body = server.wait_status(dep_id, "cleanup_failed")
@@ -269,13 +269,16 @@ def test_logs_tail_and_since(server, fakes) -> None:
 def _read_stream(server, dep_id: str, last_event_id: str | None = None, stop_after: int | None = None):
     headers = {**server.auth, **({"Last-Event-ID": last_event_id} if last_event_id else {})}
     events = []
-    with httpx.Client(base_url=server.base_url, timeout=30) as client:
-        with connect_sse(client, "GET", f"/v1/deployments/{dep_id}/logs/stream", headers=headers) as source:
-            assert source.response.headers["content-type"].startswith("text/event-stream")
-            for sse in source.iter_sse():
-                events.append(sse)
-                if sse.event == "done" or (stop_after and len([e for e in events if e.event == "log"]) >= stop_after):
-                    break
+    path = f"/v1/deployments/{dep_id}/logs/stream"
+    with (
+        httpx.Client(base_url=server.base_url, timeout=30) as client,
+        connect_sse(client, "GET", path, headers=headers) as source,
+    ):
+        assert source.response.headers["content-type"].startswith("text/event-stream")
+        for sse in source.iter_sse():
+            events.append(sse)
+            if sse.event == "done" or (stop_after and len([e for e in events if e.event == "log"]) >= stop_after):
+                break
     return events
 
 
