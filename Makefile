@@ -41,3 +41,57 @@ bench: $(DEV_STAMP)
 
 clean:
 	rm -rf $(VENV) .data
+
+# ---- Google Cloud: emulated production and infra checks (issue 3) ---------------------------------
+.PHONY: emulate side-venvs gateway-spec source-zip infra-check
+
+# Tools whose pins clash with ours get their own environments (.venv-checkov, .venv-tasks-emulator).
+side-venvs: $(DEV_STAMP)
+	$(BIN)/python scripts/side_venv.py checkov
+	$(BIN)/python scripts/side_venv.py tasks-emulator
+
+# The API on the production adapters (Firestore + Cloud Tasks) against local emulators; Ctrl-C stops it.
+emulate: $(RUN_STAMP)
+	$(BIN)/python scripts/emulate.py
+
+# Regenerate the API Gateway's OpenAPI document from functions/routes.py.
+gateway-spec: $(RUN_STAMP)
+	$(BIN)/python scripts/gateway_spec.py
+
+# The functions' source bundle Terraform uploads (build/function-source.zip).
+source-zip: $(RUN_STAMP)
+	$(BIN)/python scripts/build_source.py
+
+# Offline infra checks (also part of `make test`, through tests/test_infra.py).
+infra-check: $(DEV_STAMP)
+	terraform fmt -check -recursive infra
+	$(BIN)/python scripts/side_venv.py checkov
+	.venv-checkov/bin/checkov -d infra --framework terraform --skip-download --quiet --compact
+	$(BIN)/pytest -q -p no:xdist tests/test_infra.py
+
+# ---- The inference container (issue 6) ---------------------------------------------------------------
+# Its heavy dependencies (torch, diffusers, transformers, runpod) live in .venv-worker, never in .venv.
+.PHONY: worker-venv worker-test worker-image
+WORKER_VENV := .venv-worker
+WORKER_STAMP := $(WORKER_VENV)/.installed
+WORKER_IMAGE ?= deployment-orchestrator-worker:dev
+
+$(WORKER_VENV)/bin/python:
+	$(PYTHON) -m venv $(WORKER_VENV)
+
+# torch first, alone and pinned: nothing installed after it may pull another build (GBs of CUDA packages).
+$(WORKER_STAMP): worker/requirements.txt worker/requirements-test.txt | $(WORKER_VENV)/bin/python
+	$(WORKER_VENV)/bin/pip install --disable-pip-version-check -q "$$(grep -E '^torch==' worker/requirements.txt)"
+	$(WORKER_VENV)/bin/pip install --disable-pip-version-check -q -r worker/requirements-test.txt
+	$(WORKER_VENV)/bin/python -c "import torch, sys; v = torch.__version__; print('torch', v); sys.exit(not v.startswith('2.13.0'))"
+	touch $@
+
+worker-venv: $(WORKER_STAMP)
+
+# The worker's tests in its own environment: CPU torch, tiny models built locally, the fake Hub.
+worker-test: $(WORKER_STAMP)
+	$(WORKER_VENV)/bin/python -m pytest tests/worker
+
+# Needs a Docker engine (none on the development machines; tests/worker/test_image.py skips the build there).
+worker-image:
+	docker build -t $(WORKER_IMAGE) worker

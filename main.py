@@ -65,6 +65,16 @@ def run_step(request: Request) -> Response:
 
 
 @functions_framework.http
+def account(request: Request) -> Response:
+    return ROUTER.dispatch(request, "account")
+
+
+@functions_framework.http
+def admin(request: Request) -> Response:
+    return ROUTER.dispatch(request, "admin")
+
+
+@functions_framework.http
 def inference(request: Request) -> Response:
     return ROUTER.dispatch(request, "inference")
 

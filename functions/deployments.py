@@ -6,7 +6,7 @@ from flask import Request, Response
 
 from functions.http import json_response, parse_body
 from functions.security import api_principal
-from shared import deployments
+from shared import deployments, idempotency
 from shared.models import CreateDeploymentRequest
 from shared.services import services
 
@@ -15,8 +15,20 @@ def create_deployment(request: Request) -> Response:
     svc = services()
     principal, headers = api_principal(svc, request)
     body = parse_body(request, CreateDeploymentRequest)
-    created = deployments.create(svc, principal.owner, body)
-    headers["Location"] = f"/v1/deployments/{created.deployment_id}"
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        created = deployments.create(svc, principal.owner, body).model_dump(mode="json")
+    else:
+        raw = request.get_json(silent=True) or {}
+        created, replayed = idempotency.once(
+            svc,
+            principal.owner,
+            key,
+            idempotency.body_hash(raw),
+            lambda: deployments.create(svc, principal.owner, body).model_dump(mode="json"),
+        )
+        headers["Idempotent-Replayed"] = "true" if replayed else "false"
+    headers["Location"] = f"/v1/deployments/{created['deployment_id']}"
     return json_response(created, 202, headers)
 
 

@@ -18,6 +18,7 @@ ERROR_STATUSES = {
     "worker_secret": {401: "Missing or invalid X-Visgate-Internal-Secret", 422: "Invalid request"},
     "none": {},
     "task": {},
+    "admin": {401: "Missing or invalid admin token", 404: "Not found", 422: "Invalid request"},
 }
 
 
@@ -66,6 +67,8 @@ def spec() -> dict[str, Any]:
             op["security"] = [{"bearerAuth": []}]
         elif r.auth == "worker_secret":
             op["security"] = [{"workerSecret": []}]
+        elif r.auth == "admin":
+            op["security"] = [{"adminToken": []}]
         paths.setdefault(r.path, {})[r.method.lower()] = op
     return {
         "openapi": "3.1.0",
@@ -80,6 +83,7 @@ def spec() -> dict[str, Any]:
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Your API key"},
                 "workerSecret": {"type": "apiKey", "in": "header", "name": "X-Visgate-Internal-Secret"},
+                "adminToken": {"type": "apiKey", "in": "header", "name": "X-Admin-Token"},
             },
         },
     }

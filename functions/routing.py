@@ -26,7 +26,7 @@ from shared.errors import (
 
 log = logging.getLogger("orchestrator.http")
 
-Auth = Literal["none", "api_key", "worker_secret", "task"]
+Auth = Literal["none", "api_key", "worker_secret", "task", "admin"]
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from flask import Request
 
-from shared import auth
+from shared import auth, tenants
 from shared.crypto import keyed_hash, same
 from shared.errors import UnauthorizedError
 from shared.services import Services
 
 
-def api_principal(svc: Services, request: Request) -> tuple[auth.Principal, dict[str, str]]:
-    principal = auth.authenticate(svc, request.headers.get("Authorization"))
+def api_principal(svc: Services, request: Request) -> tuple[tenants.Principal, dict[str, str]]:
+    principal = tenants.authenticate(svc, request.headers.get("Authorization"))
     return principal, auth.check_rate(svc, principal)
+
+
+def require_admin(svc: Services, request: Request) -> None:
+    """`X-Admin-Token` (or `Authorization: Bearer`) must equal ADMIN_TOKEN; without ADMIN_TOKEN, /admin is off."""
+    configured = svc.settings.admin_token.get_secret_value() if svc.settings.admin_token else ""
+    given = request.headers.get("X-Admin-Token") or request.headers.get("Authorization", "").removeprefix("Bearer ")
+    if not configured or not given or not same(given.strip(), configured):
+        raise UnauthorizedError("Missing or invalid admin token")
 
 
 def local_task_token(svc: Services) -> str:

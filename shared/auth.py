@@ -1,40 +1,16 @@
-"""API keys and the per-key rate limit (counted in the store, so it holds across instances)."""
+"""The per-key rate limit, counted in the store so that it holds across instances and processes."""
 
 from __future__ import annotations
 
-import hashlib
 import math
-from dataclasses import dataclass
 
-from shared.crypto import same
-from shared.errors import RateLimitError, UnauthorizedError
+from shared.errors import RateLimitError
 from shared.services import Services
+from shared.tenants import Principal
 from shared.timeutil import iso, later
 
 RATE_LIMITS = "rate_limits"
 WINDOW_SECONDS = 60
-
-
-@dataclass(frozen=True)
-class Principal:
-    owner: str  # who owns deployments: never the key itself
-    key_hash: str
-
-
-def key_hash(api_key: str) -> str:
-    return hashlib.sha256(api_key.encode()).hexdigest()
-
-
-def authenticate(svc: Services, authorization: str | None) -> Principal:
-    scheme, _, token = (authorization or "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise UnauthorizedError("Missing or invalid API key")
-    digest = key_hash(token)
-    for known in svc.settings.api_key_list:
-        if same(key_hash(known), digest):
-            return Principal(owner=f"key_{digest[:32]}", key_hash=digest)
-    raise UnauthorizedError("Missing or invalid API key")
 
 
 def check_rate(svc: Services, principal: Principal) -> dict[str, str]:

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     data_dir: Path = Path(".data")
     api_keys: SecretStr = SecretStr("")
+    admin_token: SecretStr | None = None
     public_base_url: str | None = None
     internal_secret: SecretStr | None = None
     # Comma-separated `key_id:base64(32 bytes)`; the first one encrypts, all of them decrypt.
@@ -71,6 +72,7 @@ class Settings(BaseSettings):
     region: str | None = None
     tasks_queue: str | None = None
     step_function_url: str | None = None
+    reconcile_function_url: str | None = None
     tasks_invoker_sa: str | None = None
 
     @model_validator(mode="after")

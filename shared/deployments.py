@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 
-from shared import engine, notify, repo
+from shared import credentials, engine, netguard, notify, registry, repo
 from shared import progress as progress_mod
-from shared.catalog import UnknownModel, get_hf_name
+from shared.catalog import UnknownModel
 from shared.crypto import callback_secret, same
 from shared.errors import ConflictError, DeploymentNotFoundError, UnauthorizedError, ValidationError
 from shared.gpus import SelectionError, resolve_tier
@@ -35,13 +35,23 @@ def new_deployment_id(svc: Services) -> str:
 
 
 def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDeploymentResponse:
+    facts: dict = {}
     if body.model_name is not None:
         try:
-            model_id = get_hf_name(body.model_name, body.provider)
+            entry = registry.resolve(svc, body.model_name, body.provider)
         except UnknownModel as exc:
             raise ValidationError(str(exc), {"field": "model_name", "known_model_names": exc.known[:50]}) from None
+        model_id = entry.hf_model_id
+        if entry.vram_required_gb:
+            facts["registry_vram_gb"] = entry.vram_required_gb
     else:
         model_id = body.hf_model_id or ""
+    try:
+        netguard.check_url(body.user_webhook_url, svc.settings.private_webhooks_allowed)
+    except ValueError as exc:
+        raise ValidationError(f"user_webhook_url {exc}", {"field": "user_webhook_url"}) from None
+    inline = body.user_runpod_key.get_secret_value() if body.user_runpod_key else None
+    key = credentials.runpod_key_for(svc, owner, inline, body.credential_id)
     try:
         resolve_tier(body.gpu_tier)
     except SelectionError as exc:
@@ -54,7 +64,6 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
             f"You already have a deployment named {body.deployment_name!r}",
             {"field": "deployment_name", "deployment_name": body.deployment_name},
         )
-    facts = {}
     if body.user_hf_token is not None:
         facts["hf_token"] = svc.cipher.encrypt(body.user_hf_token.get_secret_value(), context=dep_id)
     dep = Deployment(
@@ -66,7 +75,7 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         provider=body.provider,
         gpu_tier=body.gpu_tier,
         webhook_url=body.user_webhook_url,
-        runpod_key=svc.cipher.encrypt(body.user_runpod_key.get_secret_value(), context=dep_id),
+        runpod_key=svc.cipher.encrypt(key, context=dep_id),
         created_at=now,
         updated_at=now,
         deadline_at=later(now, svc.settings.deploy_timeout_seconds),

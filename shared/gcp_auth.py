@@ -49,7 +49,7 @@ def internal_function_urls(settings: Settings) -> dict[str, str]:
     """The functions only Cloud Tasks and Cloud Scheduler may call, by task target."""
     # RECONCILE_FUNCTION_URL: a setting requested from shared/config.py's owner; until it exists the
     # reconciler is reachable on the embedded default only.
-    urls = {"step": settings.step_function_url, "reconcile": getattr(settings, "reconcile_function_url", None)}
+    urls = {"step": settings.step_function_url, "reconcile": settings.reconcile_function_url}
     return {target: url for target, url in urls.items() if url}
 
 

@@ -167,7 +167,10 @@ class CreateDeploymentRequest(BaseModel):
     hf_model_id: str | None = Field(default=None, examples=["black-forest-labs/FLUX.1-schnell"])
     model_name: str | None = Field(default=None, max_length=128, examples=["veo3"])
     provider: str | None = Field(default=None, max_length=64, examples=["fal"])
-    user_runpod_key: SecretStr = Field(min_length=1, max_length=512, description="Your Runpod API key")
+    user_runpod_key: SecretStr | None = Field(
+        default=None, min_length=1, max_length=512, description="Your Runpod API key (or use a stored credential)"
+    )
+    credential_id: str | None = Field(default=None, max_length=64, description="A stored credential to use")
     user_webhook_url: str = Field(max_length=2048, examples=["https://example.com/webhook"])
     gpu_tier: str = Field(default="auto", max_length=64, examples=["auto", "A40", "AMPERE_48"])
     user_hf_token: SecretStr | None = Field(

@@ -7,13 +7,14 @@ same id goes out on every retry so a receiver can de-duplicate.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 from typing import Any
 
-import httpx
+import httpcore
 
-from shared import repo
+from shared import netguard, repo, signing
 from shared.engine import Outcome, done, not_yet
 from shared.models import Deployment
 from shared.queue import Task
@@ -108,7 +109,8 @@ def deliver(svc: Services, delivery_id: str, attempt: int) -> Outcome:
     status_code, error = _post(svc, doc)
     ok = status_code is not None and 200 <= status_code < 300
     delays = svc.settings.webhook_retry_delays
-    exhausted = not ok and attempt >= len(delays)
+    step = attempt - int(doc.get("schedule_offset", 0))  # a redelivery starts the schedule over
+    exhausted = not ok and step >= len(delays)
 
     def settle(cur: dict | None) -> dict | None:
         if not cur or cur.get("lease") != lease:
@@ -126,7 +128,7 @@ def deliver(svc: Services, delivery_id: str, attempt: int) -> Outcome:
         }
 
     if not ok and not exhausted:
-        _queue_attempt(svc, delivery_id, attempt + 1, delays[attempt])
+        _queue_attempt(svc, delivery_id, attempt + 1, delays[step])
     _, settled = svc.store.update(DELIVERIES, delivery_id, settle)
     if settled:
         _record_on_deployment(svc, doc, ok, exhausted, status_code, error, attempt)
@@ -134,17 +136,28 @@ def deliver(svc: Services, delivery_id: str, attempt: int) -> Outcome:
 
 
 def _post(svc: Services, doc: dict) -> tuple[int | None, str | None]:
+    """One signed attempt. Redirects are not followed; private targets are refused unless allowed."""
+    body = json.dumps(doc["payload"], separators=(",", ":"))
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "webhook-id": doc["delivery_id"],
+        **signing.headers_for(svc, doc["owner"], doc["delivery_id"], body),
     }
+    allow = svc.settings.private_webhooks_allowed
     try:
-        with httpx.Client(timeout=svc.settings.webhook_timeout_seconds, follow_redirects=False) as client:
-            resp = client.post(doc["url"], json=doc["payload"], headers=headers)
-        return resp.status_code, None if resp.is_success else f"HTTP {resp.status_code}"
-    except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}"
+        netguard.check_url(doc["url"], allow, resolver=None)
+        status = netguard.post(doc["url"], body.encode(), headers, svc.settings.webhook_timeout_seconds, allow)
+    except ValueError as exc:
+        return None, f"refused: the URL {exc}"
+    except netguard.BlockedAddress as exc:
+        return None, f"refused: {exc}"
+    except httpcore.TimeoutException:
+        return None, "timed out"
+    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol, OSError) as exc:
+        return None, type(exc).__name__
+    if 300 <= status < 400:
+        return status, f"HTTP {status}: redirects are not followed"
+    return status, None if 200 <= status < 300 else f"HTTP {status}"
 
 
 def _record_on_deployment(svc, doc, ok, exhausted, status_code, error, attempt) -> None:
@@ -162,6 +175,40 @@ def _record_on_deployment(svc, doc, ok, exhausted, status_code, error, attempt) 
         d.webhook_delivered = ok
         if exhausted and can_move(d.status, Status.WEBHOOK_FAILED):
             d.status = Status.WEBHOOK_FAILED
+        if ok and d.status == Status.WEBHOOK_FAILED:
+            d.status = Status.READY  # a replay got through
         return d
 
     repo.mutate(svc, dep_id, change)
+
+
+def list_for(svc: Services, deployment_id: str) -> list[dict[str, Any]]:
+    from shared.store import Query, Where
+
+    rows = svc.store.query(Query(DELIVERIES, where=(Where("deployment_id", "==", deployment_id),)))
+    fields = ("delivery_id", "event", "status", "attempts", "last_status_code", "last_error", "created_at",
+              "last_attempt_at", "delivered_at", "url")  # fmt: skip
+    return sorted(({k: doc.get(k) for k in fields} for _, doc in rows), key=lambda d: d["created_at"])
+
+
+def redeliver(svc: Services, deployment_id: str, delivery_id: str) -> dict[str, Any] | None:
+    """Replay a delivery under the same webhook-id, with a fresh retry schedule."""
+    fresh: dict[str, Any] = {}
+
+    def reopen(doc: dict | None) -> dict | None:
+        if not doc or doc["deployment_id"] != deployment_id or doc["status"] == "pending":
+            return None
+        fresh.update(attempt=doc["attempts"], round=int(doc.get("redeliveries", 0)) + 1)
+        return {**doc, "status": "pending", "schedule_offset": doc["attempts"], "redeliveries": fresh["round"]}
+
+    doc, changed = svc.store.update(DELIVERIES, delivery_id, reopen)
+    if doc is None or doc["deployment_id"] != deployment_id:
+        return None
+    if changed:
+        svc.queue.enqueue(
+            Task(
+                name=f"webhook:{delivery_id}:{fresh['attempt']}:replay{fresh['round']}",
+                payload={"kind": "webhook", "delivery_id": delivery_id, "attempt": fresh["attempt"]},
+            )
+        )
+    return {"delivery_id": delivery_id, "status": "pending"}

@@ -59,7 +59,10 @@ def validate(ctx: StepContext) -> None:
         return
     estimate = vram.estimate(facts)
     required = estimate.required_gb
-    if estimate.weights_bytes == 0:
+    registered = dep.model_facts.get("registry_vram_gb")
+    if registered:
+        required = float(registered)
+    elif estimate.weights_bytes == 0:
         required = ASSUMED_VRAM_GB
         ctx.log("WARNING", f"The Hub lists no weight sizes for {dep.model_id}; assuming {required:.0f} GB of VRAM")
 

@@ -16,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "test-api-key-12345"
+ADMIN_TOKEN = "test-admin-token-0123456789"
 
 # Fast pacing for tests; production defaults are in shared/config.py.
 FAST_ENV = {
@@ -29,6 +30,7 @@ FAST_ENV = {
     "WEBHOOK_TIMEOUT_SECONDS": "2",
     "STEP_LEASE_SECONDS": "10",
     "RATE_LIMIT_PER_MINUTE": "100000",  # tests poll fast; the limit has its own test
+    "ADMIN_TOKEN": ADMIN_TOKEN,
 }
 
 
@@ -68,7 +70,7 @@ class Server:
         assert resp.status_code == 200, resp.text
         return resp.json()
 
-    def wait_status(self, dep_id: str, statuses: set[str] | str, timeout: float = 20.0) -> dict:
+    def wait_status(self, dep_id: str, statuses: set[str] | str, timeout: float = 40.0) -> dict:
         wanted = {statuses} if isinstance(statuses, str) else statuses
         deadline = time.monotonic() + timeout
         body: dict = {}
@@ -78,6 +80,20 @@ class Server:
                 return body
             time.sleep(0.05)
         raise AssertionError(f"{dep_id} never reached {wanted}; last: {body}\n--- server log ---\n{self.log()}")
+
+    def admin(self, method: str, path: str, **kw) -> httpx.Response:
+        return self.client.request(method, path, headers={"X-Admin-Token": ADMIN_TOKEN}, **kw)
+
+    def new_tenant_key(self, name: str = "Acme") -> str:
+        """A fresh tenant with one API key (through the admin API); returns the key."""
+        tenant = self.admin("POST", "/admin/tenants", json={"name": name, "email": f"{name.lower()}@example.com"})
+        assert tenant.status_code == 201, tenant.text
+        key = self.admin("POST", f"/admin/tenants/{tenant.json()['id']}/api-keys", json={"name": "k"})
+        assert key.status_code == 201, key.text
+        return key.json()["key"]
+
+    def as_key(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
 
     def log(self) -> str:
         return self.log_path.read_text()[-6000:] if self.log_path.exists() else ""

@@ -268,10 +268,9 @@ def test_model_name_and_provider_resolve(server, fakes) -> None:
     assert resp.json()["model_id"] == "black-forest-labs/FLUX.1-schnell"
 
 
-def test_another_keys_deployment_is_not_found(start_server, fakes) -> None:
-    server = start_server(env={**fakes.env(), "API_KEYS": "test-api-key-12345,other-key"})
+def test_another_tenants_deployment_is_not_found(server, fakes) -> None:
     dep_id = deploy(server, fakes)
-    other = {"Authorization": "Bearer other-key"}
+    other = server.as_key(server.new_tenant_key("Other"))
     for method in ("GET", "DELETE"):
         r = httpx.request(method, f"{server.base_url}/v1/deployments/{dep_id}", headers=other)
         assert r.status_code == 404 and r.json()["error"] == "DeploymentNotFoundError"

@@ -342,10 +342,9 @@ def test_steps_eta_and_cost_are_shown(server, fakes) -> None:
     assert cost["price_per_gpu_hour"] == 1.22 and cost["estimated_cost_usd"] >= 0
 
 
-def test_lifecycle_routes_hide_other_keys_deployments(start_server, fakes) -> None:
-    server = start_server(env={**fakes.env(), "API_KEYS": "test-api-key-12345,other-key"})
+def test_lifecycle_routes_hide_other_tenants_deployments(server, fakes) -> None:
     dep_id = deploy(server, fakes)
-    other = {"Authorization": "Bearer other-key"}
+    other = server.as_key(server.new_tenant_key("Other"))
     for method, path in [("GET", "/health"), ("GET", "/logs"), ("GET", "/logs/stream"), ("POST", "/stop"),
                          ("POST", "/start"), ("POST", "/scale")]:  # fmt: skip
         kw = {"json": {"min_replicas": 0, "max_replicas": 1}} if path == "/scale" else {}

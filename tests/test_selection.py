@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from shared import gpus, vram
-from shared.catalog import UnknownModel, get_hf_name
+from shared import registry
+from shared.catalog import UnknownModel
+from shared.config import load_settings
+from shared.services import build
 from shared.hub import ModelFacts
 
 
@@ -84,11 +87,22 @@ def test_llm_estimate_adds_kv_cache_for_max_length() -> None:
     assert est.required_gb == pytest.approx((16e9 * 1.2 + est.kv_cache_bytes) / vram.GIB)
 
 
-def test_get_hf_name_seed_example_and_unknowns() -> None:
-    assert get_hf_name("veo3", "fal") == "black-forest-labs/FLUX.1-schnell"
-    assert get_hf_name("VEO3", "FAL") == "black-forest-labs/FLUX.1-schnell"
-    assert get_hf_name("sd-turbo") == "stabilityai/sd-turbo"
+def test_get_hf_name_seed_example_and_unknowns(tmp_path) -> None:
+    svc = build(load_settings({"DATA_DIR": str(tmp_path)}))
+    assert registry.get_hf_name(svc, "veo3", "fal") == "black-forest-labs/FLUX.1-schnell"
+    assert registry.get_hf_name(svc, "VEO3", "FAL") == "black-forest-labs/FLUX.1-schnell"
+    assert registry.get_hf_name(svc, "sd-turbo") == "stabilityai/sd-turbo"
+    assert registry.get_hf_name(svc, "sd-turbo", "fal") == "stabilityai/sd-turbo"  # wildcard provider
     with pytest.raises(UnknownModel):
-        get_hf_name("no-such-model", "fal")
+        registry.get_hf_name(svc, "no-such-model", "fal")
     with pytest.raises(UnknownModel):
-        get_hf_name("veo3", "replicate")
+        registry.get_hf_name(svc, "veo3", "replicate")
+    # The registry is data: admins add and remove names, and the shipped seed is not re-applied.
+    registry.upsert(svc, registry.RegistryModel(name="my-model", provider="acme", hf_model_id="acme/my-model"))
+    assert registry.get_hf_name(svc, "my-model", "acme") == "acme/my-model"
+    registry.remove(svc, "fal", "veo3")
+    with pytest.raises(UnknownModel):
+        registry.get_hf_name(svc, "veo3", "fal")
+    svc.extras.clear()
+    with pytest.raises(UnknownModel):
+        registry.get_hf_name(svc, "veo3", "fal")

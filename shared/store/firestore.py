@@ -7,6 +7,8 @@ Tasks retries instead of losing an update.
 `expire_at` is stored as a Timestamp, because TTL policies only act on Timestamps, and read back as
 the ISO string every other field uses, so documents round-trip identically across backends.
 
+Firestore refuses empty map keys and arrays directly inside arrays; documents here have neither.
+
 The Google client is imported and created on first use and shared by every store in the process
 (it is thread-safe), so functions that never touch the store do not pay for it.
 """

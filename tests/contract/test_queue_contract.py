@@ -127,12 +127,12 @@ def test_local_queue_deduplicates_by_name(local_queue):
 
 def test_local_queue_backs_off_and_honours_retry_after(local_queue):
     queue, receiver, _ = local_queue
-    answers = iter([(503, {"Retry-After": "1"}), (500, {}), (200, {})])
+    answers = iter([(503, {"Retry-After": "2"}), (500, {}), (200, {})])
     receiver.answer = lambda call: next(answers)
     queue.enqueue(Task("backoff", {}))
     first, second, third = receiver.wait_for(3)
-    assert second.at - first.at >= 0.95  # Retry-After beats the 0.2 s minimum backoff
-    assert 0.15 <= third.at - second.at < 0.95  # then plain exponential backoff: 0.2 * 2
+    assert second.at - first.at >= 1.95  # Retry-After beats the 0.2 s minimum backoff
+    assert 0.35 <= third.at - second.at < 1.6  # then plain exponential backoff: 0.2 s * 2
     assert [c.headers["x-cloudtasks-taskretrycount"] for c in (first, second, third)] == ["0", "1", "2"]
     time.sleep(0.5)
     assert len(receiver.calls) == 3
@@ -174,3 +174,130 @@ def test_a_crash_mid_delivery_loses_no_task(tmp_path):
             _, second = receiver.wait_for(2)
         assert second.headers["x-cloudtasks-taskname"] == task_id("survivor")
         assert json.loads(second.body) == {"kind": "step"}
+
+
+# ---- the Cloud Tasks adapter's semantics, against a recording client -------------------------------
+
+
+class RecordingTasksClient:
+    """Behaves like Cloud Tasks where the emulator does not: a task name is taken once."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.names: set[str] = set()
+
+    def create_task(self, request: dict, timeout: float | None = None) -> dict:
+        from google.api_core.exceptions import AlreadyExists
+
+        assert timeout is not None and timeout > 0
+        if request["task"]["name"] in self.names:
+            raise AlreadyExists(f"task {request['task']['name']} already exists")
+        self.names.add(request["task"]["name"])
+        self.requests.append(request)
+        return request["task"]
+
+
+NOW = 1_800_000_000.0
+STEP_URL = "https://run-step-123456789.us-central1.run.app/internal/steps"
+
+
+@pytest.fixture
+def adapter(monkeypatch):
+    from shared.queue.cloudtasks import CloudTasksQueue
+
+    monkeypatch.delenv("CLOUD_TASKS_EMULATOR_HOST", raising=False)
+    client = RecordingTasksClient()
+    return CloudTasksQueue(_settings(STEP_URL), client=client, clock=lambda: NOW), client
+
+
+def test_adapter_names_tasks_by_hash_and_treats_already_exists_as_done(adapter):
+    queue, client = adapter
+    assert queue.enqueue(Task("dep_1:validate:1", {"kind": "step"})) is True
+    assert queue.enqueue(Task("dep_1:validate:1", {"kind": "step"})) is False
+    assert queue.enqueue(Task("dep_1:validate:2", {"kind": "step"})) is True
+    names = [r["task"]["name"] for r in client.requests]
+    parent = "projects/demo-p/locations/us-central1/queues/steps"
+    assert names == [f"{parent}/tasks/{task_id('dep_1:validate:1')}", f"{parent}/tasks/{task_id('dep_1:validate:2')}"]
+    assert all(r["parent"] == parent for r in client.requests)
+    assert len(set(names)) == 2 and all(len(n.rsplit("/", 1)[1]) == 40 for n in names)
+
+
+def test_adapter_sends_a_signed_json_post_to_the_step_function(adapter):
+    from datetime import timedelta
+
+    queue, client = adapter
+    queue.enqueue(Task("t", {"kind": "step", "seq": 3}, headers={"X-Trace": "abc"}))
+    task = client.requests[0]["task"]
+    http = task["http_request"]
+    assert (http["http_method"], http["url"]) == ("POST", STEP_URL)
+    assert json.loads(http["body"]) == {"kind": "step", "seq": 3}
+    assert http["headers"] == {"Content-Type": "application/json", "X-Trace": "abc"}
+    assert http["oidc_token"] == {
+        "service_account_email": "tasks-invoker@demo-p.iam.gserviceaccount.com",
+        "audience": "https://run-step-123456789.us-central1.run.app",
+    }
+    assert task["dispatch_deadline"] == timedelta(seconds=120)
+    assert "schedule_time" not in task
+
+
+def test_adapter_schedules_delayed_tasks(adapter):
+    from datetime import UTC, datetime
+
+    queue, client = adapter
+    queue.enqueue(Task("poll", {"kind": "step"}, delay_seconds=15.5))
+    assert client.requests[0]["task"]["schedule_time"] == datetime.fromtimestamp(NOW + 15.5, UTC)
+
+
+def test_adapter_keeps_the_dispatch_deadline_within_cloud_tasks_limits():
+    from shared.queue.cloudtasks import CloudTasksQueue
+
+    for configured, sent in ((5.0, 15.0), (600.0, 600.0), (7200.0, 1800.0)):
+        settings = _settings(STEP_URL).model_copy(update={"queue_dispatch_deadline_seconds": configured})
+        client = RecordingTasksClient()
+        CloudTasksQueue(settings, client=client).enqueue(Task("t", {}))
+        assert client.requests[0]["task"]["dispatch_deadline"].total_seconds() == sent
+
+
+def test_adapter_refuses_unknown_targets_and_missing_settings(adapter):
+    from shared.queue.cloudtasks import CloudTasksQueue
+
+    queue, _ = adapter
+    with pytest.raises(ValueError, match="no URL for task target 'elsewhere'"):
+        queue.enqueue(Task("t", {}, target="elsewhere"))
+    with pytest.raises(ValueError, match="TASKS_QUEUE"):
+        CloudTasksQueue(_settings(STEP_URL).model_copy(update={"tasks_queue": None}), client=RecordingTasksClient())
+
+
+def test_adapter_adds_the_emulator_token_only_for_the_emulator(monkeypatch):
+    from shared.queue.cloudtasks import CloudTasksQueue
+
+    settings = _settings(STEP_URL)
+    monkeypatch.setenv("CLOUD_TASKS_EMULATOR_HOST", "127.0.0.1:1")
+    client = RecordingTasksClient()
+    CloudTasksQueue(settings, client=client).enqueue(Task("t", {}))
+    headers = client.requests[0]["task"]["http_request"]["headers"]
+    assert headers["Authorization"] == f"Bearer {emulator_task_token(settings)}"
+    monkeypatch.setenv("K_SERVICE", "run-step")  # on Cloud Run the emulator setting is refused outright
+    with pytest.raises(RuntimeError, match="local emulation only"):
+        CloudTasksQueue(settings, client=RecordingTasksClient())
+
+
+def test_the_gcp_services_import_no_google_client_until_used():
+    """Building the gcp backend (what every function does first) must not load Google's clients."""
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.path.insert(0, sys.argv[1])
+        from shared.config import Settings
+        from shared.services import build
+        svc = build(Settings(
+            orchestrator_backend="gcp", google_cloud_project="p", region="r", tasks_queue="q",
+            step_function_url="https://s.run.app/internal/steps", tasks_invoker_sa="i@p.iam.gserviceaccount.com",
+            public_base_url="https://api", internal_secret="x", encryption_keys="k:" + "A" * 43 + "=",
+        ))
+        assert type(svc.store).__name__ == "FirestoreStore" and type(svc.queue).__name__ == "CloudTasksQueue"
+        heavy = [m for m in sys.modules if m.startswith(("google.cloud.", "grpc", "google.auth", "google.api_core"))]
+        assert not heavy, heavy
+        """
+    )
+    subprocess.run([sys.executable, "-c", code, str(ROOT)], check=True)

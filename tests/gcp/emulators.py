@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +55,7 @@ class Emulator:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, ready: callable) -> None:
+    def start(self, ready: Callable[[Emulator], bool]) -> None:
         began = time.monotonic()
         log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(

@@ -1,0 +1,115 @@
+"""Handlers for a tenant's own settings: stored credentials and the webhook signing secret."""
+
+from __future__ import annotations
+
+from flask import Request, Response
+from pydantic import BaseModel
+
+from functions.http import json_response, parse_body
+from functions.security import api_principal
+from shared import credentials, deployments, notify, signing
+from shared.errors import NotFoundError
+from shared.services import services
+from shared.timeutil import Timestamp
+
+
+class CredentialList(BaseModel):
+    data: list[credentials.CredentialView]
+
+
+class WebhookSecret(BaseModel):
+    secret: str
+    previous_secret_valid_until: Timestamp | None = None
+
+
+class WebhookDelivery(BaseModel):
+    delivery_id: str
+    event: str
+    status: str
+    attempts: int
+    last_status_code: int | None = None
+    last_error: str | None = None
+    created_at: str
+    last_attempt_at: str | None = None
+    delivered_at: str | None = None
+    url: str
+
+
+class WebhookDeliveryList(BaseModel):
+    data: list[WebhookDelivery]
+
+
+class Redelivery(BaseModel):
+    delivery_id: str
+    status: str
+
+
+def create_credential(request: Request) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    body = parse_body(request, credentials.CredentialCreate)
+    return json_response(credentials.create(svc, principal.tenant_id, body), 201, headers)
+
+
+def list_credentials(request: Request) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    return json_response(CredentialList(data=credentials.list_for(svc, principal.tenant_id)), 200, headers)
+
+
+def get_credential(request: Request, credential_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    return json_response(credentials.get(svc, principal.tenant_id, credential_id), 200, headers)
+
+
+def delete_credential(request: Request, credential_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    credentials.delete(svc, principal.tenant_id, credential_id)
+    return Response(status=204, headers=headers)
+
+
+def validate_credential(request: Request, credential_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    return json_response(credentials.validate(svc, principal.tenant_id, credential_id), 200, headers)
+
+
+def default_credential(request: Request, credential_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    return json_response(credentials.set_default(svc, principal.tenant_id, credential_id), 200, headers)
+
+
+def webhook_secret(request: Request) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    current, _ = signing.secrets_for(svc, principal.tenant_id)
+    return json_response(WebhookSecret(secret=current), 200, {**headers, "Cache-Control": "no-store"})
+
+
+def rotate_webhook_secret(request: Request) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    new, until = signing.rotate(svc, principal.tenant_id)
+    answer = WebhookSecret(secret=new, previous_secret_valid_until=until)
+    return json_response(answer, 200, {**headers, "Cache-Control": "no-store"})
+
+
+def list_deliveries(request: Request, deployment_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    deployments.owned(svc, principal.owner, deployment_id)
+    data = [WebhookDelivery.model_validate(d) for d in notify.list_for(svc, deployment_id)]
+    return json_response(WebhookDeliveryList(data=data), 200, headers)
+
+
+def redeliver(request: Request, deployment_id: str, delivery_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    deployments.owned(svc, principal.owner, deployment_id)
+    result = notify.redeliver(svc, deployment_id, delivery_id)
+    if result is None:
+        raise NotFoundError(f"Delivery {delivery_id} not found", {"delivery_id": delivery_id})
+    return json_response(Redelivery(**result), 202, headers)

@@ -1,0 +1,105 @@
+"""Handlers for /admin: tenants, their API keys, the model registry. Guarded by ADMIN_TOKEN."""
+
+from __future__ import annotations
+
+from flask import Request, Response
+from pydantic import BaseModel
+
+from functions.http import json_response, parse_body
+from functions.security import require_admin
+from shared import registry, tenants
+from shared.errors import ValidationError
+from shared.services import services
+
+
+class TenantList(BaseModel):
+    data: list[tenants.TenantView]
+
+
+class ApiKeyList(BaseModel):
+    data: list[tenants.ApiKeyView]
+
+
+class ModelList(BaseModel):
+    data: list[registry.RegistryEntry]
+
+
+def _view(t: tenants.Tenant) -> tenants.TenantView:
+    return tenants.TenantView.model_validate(t.model_dump())
+
+
+def create_tenant(request: Request) -> Response:
+    svc = services()
+    require_admin(svc, request)
+    body = parse_body(request, tenants.TenantCreate)
+    return json_response(_view(tenants.create_tenant(svc, body)), 201)
+
+
+def list_tenants(request: Request) -> Response:
+    svc = services()
+    require_admin(svc, request)
+    return json_response(TenantList(data=[_view(t) for t in tenants.list_tenants(svc)]))
+
+
+def get_tenant(request: Request, tenant_id: str) -> Response:
+    svc = services()
+    require_admin(svc, request)
+    return json_response(_view(tenants.get_tenant(svc, tenant_id)))
+
+
+def update_tenant(request: Request, tenant_id: str) -> Response:
+    svc = services()
+    require_admin(svc, request)
+    body = parse_body(request, tenants.TenantUpdate)
+    return json_response(_view(tenants.update_tenant(svc, tenant_id, body)))
+
+
+def delete_tenant(request: Request, tenant_id: str) -> Response:
+    svc = services()
+    require_admin(svc, request)
+    tenants.delete_tenant(svc, tenant_id)
+    return Response(status=204)
+
+
+def create_api_key(request: Request, tenant_id: str | None = None) -> Response:
+    svc = services()
+    require_admin(svc, request)
+    body = parse_body(request, tenants.ApiKeyCreate)
+    owner = tenant_id or body.tenant_id
+    if not owner:
+        raise ValidationError("tenant_id is required", {"field": "tenant_id"})
+    return json_response(tenants.create_key(svc, owner, body.name), 201)
+
+
+def list_api_keys(request: Request, tenant_id: str) -> Response:
+    svc = services()
+    require_admin(svc, request)
+    tenants.get_tenant(svc, tenant_id)
+    return json_response(ApiKeyList(data=tenants.list_keys(svc, tenant_id)))
+
+
+def revoke_api_key(request: Request, key_id: str, tenant_id: str | None = None) -> Response:
+    svc = services()
+    require_admin(svc, request)
+    tenants.revoke_key(svc, key_id, tenant_id)
+    return Response(status=204)
+
+
+def register_model(request: Request) -> Response:
+    svc = services()
+    require_admin(svc, request)
+    body = parse_body(request, registry.RegistryModel)
+    return json_response(registry.upsert(svc, body), 201)
+
+
+def list_models(request: Request) -> Response:
+    svc = services()
+    require_admin(svc, request)
+    return json_response(ModelList(data=registry.entries(svc)))
+
+
+def delete_model(request: Request, provider: str, name: str) -> Response:
+    svc = services()
+    require_admin(svc, request)
+    registry.remove(svc, provider, name)
+    return Response(status=204)

@@ -1,0 +1,29 @@
+output "api_url" {
+  description = "The public API: every public route of the seed, behind one host."
+  value       = "https://${google_api_gateway_gateway.api.default_hostname}"
+}
+
+output "function_urls" {
+  description = "Each function's own URL (the internal ones answer only the tasks-invoker account)."
+  value       = local.function_origin
+}
+
+output "step_function_url" {
+  value = local.common_env.STEP_FUNCTION_URL
+}
+
+output "tasks_queue" {
+  value = google_cloud_tasks_queue.steps.id
+}
+
+output "service_accounts" {
+  value = merge(
+    { for k, sa in google_service_account.workload : k => sa.email },
+    { tasks_invoker = google_service_account.tasks_invoker.email, build = google_service_account.build.email },
+  )
+}
+
+output "secrets" {
+  description = "Secret Manager secrets to fill with `gcloud secrets versions add` (see README.md)."
+  value       = { for k, s in google_secret_manager_secret.secret : k => s.secret_id }
+}

@@ -1,0 +1,97 @@
+variable "project_id" {
+  description = "The Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, the task queue and the source bucket."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "gateway_region" {
+  description = "Region of the API Gateway (it runs in fewer regions than Cloud Functions)."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "firestore_location" {
+  description = "Location of the Firestore database (a region such as us-central1, or nam5)."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "environment" {
+  description = "Environment name (dev, staging, prod); part of every resource name."
+  type        = string
+  default     = "prod"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{1,9}$", var.environment))
+    error_message = "environment: 2-10 lower-case letters and digits, starting with a letter."
+  }
+}
+
+variable "name" {
+  description = "Short name prefix of every resource."
+  type        = string
+  default     = "orch"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,9}$", var.name))
+    error_message = "name: 2-10 lower-case letters, digits and dashes, starting with a letter."
+  }
+}
+
+variable "source_zip" {
+  description = "The functions' source bundle, built by `make source-zip`."
+  type        = string
+  default     = "../build/function-source.zip"
+}
+
+variable "secret_versions" {
+  description = "Pinned Secret Manager version of each secret (bump after `gcloud secrets versions add`)."
+  type        = map(string)
+  default = {
+    API_KEYS        = "1"
+    ADMIN_TOKEN     = "1"
+    INTERNAL_SECRET = "1"
+    ENCRYPTION_KEYS = "1"
+    HF_TOKEN        = "1"
+  }
+
+  validation {
+    condition     = alltrue([for v in values(var.secret_versions) : can(regex("^[0-9]+$", v))])
+    error_message = "secret_versions: pin numbered versions, never \"latest\"."
+  }
+}
+
+variable "hf_token_enabled" {
+  description = "Give the step function an operator Hugging Face token (secret hf-token) for gated models."
+  type        = bool
+  default     = false
+}
+
+variable "min_instances" {
+  description = "Warm instances per function (entry point name => count); 0 scales to zero at rest."
+  type        = map(number)
+  default     = {}
+}
+
+variable "rate_limit_per_minute" {
+  description = "API requests per minute per API key."
+  type        = number
+  default     = 100
+}
+
+variable "endpoint_name_prefix" {
+  description = "Prefix of the Runpod endpoints this deployment creates (the reconciler owns endpoints with it)."
+  type        = string
+  default     = "do-"
+}
+
+variable "reconcile_schedule" {
+  description = "Cloud Scheduler cron for the reconciler."
+  type        = string
+  default     = "*/5 * * * *"
+}

@@ -1,0 +1,74 @@
+"""Standard Webhooks signatures with a per-tenant secret the tenant can read and rotate.
+
+After a rotation the previous secret keeps signing (a second signature in the same header) for
+ROTATION_GRACE, so receivers can switch over without dropping deliveries.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import datetime, timedelta
+
+from standardwebhooks import Webhook
+
+from shared.services import Services
+from shared.tenants import TENANTS
+from shared.timeutil import iso, parse
+
+ROTATION_GRACE = timedelta(hours=24)
+
+
+def _new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _decrypt(svc: Services, tenant_id: str, token: str | None) -> str | None:
+    return svc.cipher.decrypt(token, context=f"webhook:{tenant_id}") if token else None
+
+
+def secrets_for(svc: Services, tenant_id: str) -> tuple[str, str | None]:
+    """(current, previous-still-valid) secrets, creating the current one on first use."""
+    doc = svc.store.get(TENANTS, tenant_id) or {}
+    if not doc.get("webhook_secret"):
+        fresh = svc.cipher.encrypt(_new_secret(), context=f"webhook:{tenant_id}")
+        doc, _ = svc.store.update(
+            TENANTS, tenant_id, lambda t: t if t is None or t.get("webhook_secret") else {**t, "webhook_secret": fresh}
+        )
+        doc = doc or {}
+    current = _decrypt(svc, tenant_id, doc.get("webhook_secret")) or ""
+    previous = None
+    until = doc.get("previous_secret_until")
+    if until and parse(until) > svc.now():
+        previous = _decrypt(svc, tenant_id, doc.get("previous_webhook_secret"))
+    return current, previous
+
+
+def rotate(svc: Services, tenant_id: str) -> tuple[str, datetime]:
+    current, _ = secrets_for(svc, tenant_id)
+    new = _new_secret()
+    until = svc.now() + ROTATION_GRACE
+
+    def change(t: dict | None) -> dict | None:
+        if t is None:
+            return None
+        return {
+            **t,
+            "previous_webhook_secret": svc.cipher.encrypt(current, context=f"webhook:{tenant_id}"),
+            "previous_secret_until": iso(until),
+            "webhook_secret": svc.cipher.encrypt(new, context=f"webhook:{tenant_id}"),
+        }
+
+    svc.store.update(TENANTS, tenant_id, change)
+    return new, until
+
+
+def headers_for(svc: Services, tenant_id: str, msg_id: str, body: str) -> dict[str, str]:
+    current, previous = secrets_for(svc, tenant_id)
+    now = svc.now()
+    signatures = [Webhook(s).sign(msg_id, now, body) for s in (current, previous) if s]
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": " ".join(signatures),
+    }
