@@ -134,3 +134,37 @@ def test_step_calls_need_the_queue_token_and_users_need_a_key(server) -> None:
     assert server.client.post("/internal/steps", json=step, headers=forged).status_code == 401
     assert server.client.post("/v1/deployments", json={}).status_code == 401
     assert server.get("/v1/deployments/dep_missing").status_code == 404
+
+
+def _all_documents(project: str) -> str:
+    """Every document in the emulator's database, subcollections included, as one string."""
+    from google.cloud import firestore
+
+    client = firestore.Client(project=project)
+    out: list[str] = []
+
+    def walk(collections) -> None:
+        for coll in collections:
+            for snap in coll.stream():
+                out.append(f"{snap.reference.path} {snap.to_dict()}")
+                walk(snap.reference.collections())
+
+    walk(client.collections())
+    return "\n".join(out)
+
+
+def test_no_secret_is_stored_in_plaintext_in_firestore(server, fakes, firestore_emulator) -> None:
+    api_key = server.new_tenant_key("Emulated")
+    auth = server.as_key(api_key)
+    assert server.client.post("/v1/credentials", json={"api_key": "rpa_valid"}, headers=auth).status_code == 201
+    secret = server.client.get("/v1/webhooks/secret", headers=auth).json()["secret"]
+    body = create_body(fakes, user_runpod_key="rpa_test", user_hf_token="hf_good", hf_model_id="acme/gated-model")
+    dep_id = server.client.post("/v1/deployments", json=body, headers=auth).json()["deployment_id"]
+    deadline = time.monotonic() + 40
+    while server.client.get(f"/v1/deployments/{dep_id}", headers=auth).json()["status"] != "ready":
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.1)
+    stored = _all_documents(firestore_emulator.project)
+    assert dep_id in stored and "tenant_" in stored  # the walk did see the data
+    for plaintext in (api_key, "rpa_valid", "rpa_test", "hf_good", secret):
+        assert plaintext not in stored, f"{plaintext[:6]}... is stored in plaintext in Firestore"
