@@ -143,6 +143,16 @@ def launch(data_dir: Path, env: dict[str, str], args: list[str] | None = None) -
 
 
 @pytest.fixture
+def fakes():
+    """Fake Runpod, Hub and webhook receiver; the product must not send Runpod a request off its spec."""
+    from tests.e2e_support import running_fakes
+
+    with running_fakes() as f:
+        yield f
+        assert f.runpod.violations == [], f.runpod.violations
+
+
+@pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """start_server(env={...}, args=[...]) launches `python -m functions.local`; all stop at teardown."""
     started: list[Server] = []

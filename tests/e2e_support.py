@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -65,3 +66,14 @@ def create_body(fakes: Fakes, **overrides) -> dict:
     }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not None}
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 20.0, message: str = "condition not met in time"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(message)

@@ -88,7 +88,7 @@ def test_no_endpoint_is_ever_duplicated_or_leaked(start_server) -> None:
         stuck = {d: call("GET", f"/v1/deployments/{d}").json()["status"] for d in ids if d not in final}
         assert not stuck, f"not settled after {elapsed:.0f}s: {stuck}\n{server.log()}"
 
-        _wait(
+        wait_until(
             lambda: all(not fakes.runpod.endpoints_named(f"do-{d}") for d, b in final.items() if b["status"] != "ready")
         )
         runpod = fakes.runpod
@@ -132,11 +132,3 @@ def _cleaned(body: dict) -> bool:
 def _duplicates_delivered(queue_db) -> int:
     with sqlite3.connect(queue_db) as conn:
         return conn.execute("SELECT COUNT(*) FROM tasks WHERE name LIKE '%#dup' AND attempts > 0").fetchone()[0]
-
-
-def _wait(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)

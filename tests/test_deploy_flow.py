@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
-from tests.e2e_support import BIG, GATED, HUGE, LLM, SDXL, Fakes, create_body, running_fakes
+from tests.e2e_support import BIG, GATED, HUGE, LLM, SDXL, Fakes, create_body, wait_until
 
 SECRET_HEADER = "X-Visgate-Internal-Secret"
-
-
-@pytest.fixture
-def fakes() -> Iterator[Fakes]:
-    with running_fakes() as f:
-        yield f
-        assert f.runpod.violations == [], f.runpod.violations
 
 
 @pytest.fixture
@@ -76,7 +67,7 @@ def test_ready_through_worker_callbacks_then_delete(server, fakes) -> None:
     assert "Selected GPU: AMPERE_48" in messages and "Worker: loading model" in messages
     # After ready the endpoint scales to zero at rest.
     endpoint = fakes.runpod.endpoints[ready["runpod_endpoint_id"]]
-    _wait(lambda: endpoint["workers"]["min"] == 0)
+    wait_until(lambda: endpoint["workers"]["min"] == 0)
 
     assert server.delete(f"/v1/deployments/{dep_id}").status_code == 204
     gone = server.wait_status(dep_id, "deleted")
@@ -197,7 +188,7 @@ def test_ready_deadline_fails_and_removes_the_endpoint(start_server, fakes) -> N
     dep_id = deploy(server, fakes)
     body = server.wait_status(dep_id, "failed")
     assert body["error"]["code"] == "ready_timeout"
-    _wait(lambda: fakes.runpod.live_endpoints() == [])
+    wait_until(lambda: fakes.runpod.live_endpoints() == [])
 
 
 def test_crash_looping_worker_is_reported_as_unhealthy(server, fakes) -> None:
@@ -206,7 +197,7 @@ def test_crash_looping_worker_is_reported_as_unhealthy(server, fakes) -> None:
     body = server.wait_status(dep_id, "failed")
     assert body["error"]["code"] == "worker_unhealthy"
     assert "UNHEALTHY" in body["error"]["message"] and "capacity" in body["error"]["message"]
-    _wait(lambda: fakes.runpod.live_endpoints() == [])
+    wait_until(lambda: fakes.runpod.live_endpoints() == [])
 
 
 def test_worker_reported_failure_fails_and_cleans_up(server, fakes) -> None:
@@ -222,7 +213,7 @@ def test_worker_reported_failure_fails_and_cleans_up(server, fakes) -> None:
     assert r.status_code == 200 and r.json()["status"] == "failed"
     body = server.deployment(dep_id)
     assert body["error"]["code"] == "worker_failed" and "CUDA out of memory" in body["error"]["message"]
-    _wait(lambda: fakes.runpod.live_endpoints() == [])
+    wait_until(lambda: fakes.runpod.live_endpoints() == [])
 
 
 def test_delete_while_provisioning_leaves_no_endpoint(server, fakes) -> None:
@@ -248,18 +239,7 @@ def test_webhook_recovers_after_a_failure(server, fakes) -> None:
     fakes.webhooks.responses = [503]
     dep_id = deploy(server, fakes)
     server.wait_status(dep_id, "ready")
-    _wait(lambda: server.deployment(dep_id)["status"] == "ready" and len(fakes.webhooks.received) == 2)
-
-
-def _wait(predicate, timeout: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+    wait_until(lambda: server.deployment(dep_id)["status"] == "ready" and len(fakes.webhooks.received) == 2)
 
 
 def test_model_name_and_provider_resolve(server, fakes) -> None:

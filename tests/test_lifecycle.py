@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.e2e_support import LLM, SDXL, Fakes, create_body, running_fakes
+from tests.e2e_support import LLM, SDXL, Fakes, create_body, wait_until
 
 SECRET_HEADER = "X-Visgate-Internal-Secret"
-
-
-@pytest.fixture
-def fakes() -> Iterator[Fakes]:
-    with running_fakes() as f:
-        yield f
-        assert f.runpod.violations == [], f.runpod.violations
 
 
 @pytest.fixture
@@ -37,18 +29,9 @@ def deploy(server, fakes, **overrides) -> str:
 def ready(server, fakes, **overrides) -> tuple[str, dict]:
     dep_id = deploy(server, fakes, **overrides)
     body = server.wait_status(dep_id, "ready")
-    _wait(lambda: server.deployment(dep_id)["steps"][-1]["name"] == "finalize"
+    wait_until(lambda: server.deployment(dep_id)["steps"][-1]["name"] == "finalize"
           and server.deployment(dep_id)["steps"][-1]["state"] == "succeeded")  # fmt: skip
     return dep_id, fakes.runpod.endpoints[body["runpod_endpoint_id"]]
-
-
-def _wait(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def secret_for(fakes: Fakes, dep_id: str) -> str:

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from shared.runpod import RunpodClient, RunpodConfig
-from tests.e2e_support import create_body, running_fakes
+from tests.e2e_support import create_body, running_fakes, wait_until
 
 CHAOS = ["--services", "tests.chaos_build:services", "--wrap", "tests.chaos_build:wrap"]
-
-
-def _wait(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def test_leaked_endpoints_with_our_prefix_are_deleted_and_logged(start_server) -> None:
@@ -37,8 +26,8 @@ def test_leaked_endpoints_with_our_prefix_are_deleted_and_logged(start_server) -
             client.create_endpoint({**body, "name": f"do-{dep_id}"})
             client.create_endpoint({**body, "name": "do-dep_2026_000000000000dead"})
             client.create_endpoint({**body, "name": "someone-elses-app"})
-        _wait(lambda: not fakes.runpod.endpoints_named(f"do-{dep_id}"))
-        _wait(lambda: not fakes.runpod.endpoints_named("do-dep_2026_000000000000dead"))
+        wait_until(lambda: not fakes.runpod.endpoints_named(f"do-{dep_id}"))
+        wait_until(lambda: not fakes.runpod.endpoints_named("do-dep_2026_000000000000dead"))
         assert fakes.runpod.endpoints_named("someone-elses-app")
         assert fakes.runpod.endpoints_named(f"do-{live_id}"), "a live deployment's endpoint was touched"
         logs = " ".join(log["message"] for log in server.deployment(dep_id)["logs"])

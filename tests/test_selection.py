@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from shared import gpus, vram
-from shared import registry
+from shared import gpus, registry, vram
 from shared.catalog import UnknownModel
 from shared.config import load_settings
-from shared.services import build
 from shared.hub import ModelFacts
+from shared.services import build
 
 
 def test_auto_picks_up_to_three_cheapest_pools_that_fit() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,27 +12,12 @@ from standardwebhooks import Webhook
 
 from functions.routes import ROUTER
 from tests.conftest import ADMIN_TOKEN
-from tests.e2e_support import SDXL, Fakes, create_body, running_fakes
-
-
-@pytest.fixture
-def fakes() -> Iterator[Fakes]:
-    with running_fakes() as f:
-        yield f
+from tests.e2e_support import SDXL, create_body, wait_until
 
 
 @pytest.fixture
 def server(start_server, fakes):
     return start_server(env=fakes.env())
-
-
-def _wait(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 # ---- admin, tenants, keys ---------------------------------------------------------------------
@@ -121,7 +105,7 @@ def test_stored_credentials_masked_validated_and_used_by_default(server, fakes) 
     assert [c["id"] for c in listed] == [cred["id"], bad["id"]]
     body = create_body(fakes, user_runpod_key=None)
     dep_id = server.client.post("/v1/deployments", json=body, headers=auth).json()["deployment_id"]
-    _wait(lambda: server.client.get(f"/v1/deployments/{dep_id}", headers=auth).json()["status"] == "ready")
+    wait_until(lambda: server.client.get(f"/v1/deployments/{dep_id}", headers=auth).json()["status"] == "ready")
     used = [r for r in fakes.runpod.requests if r.method == "POST" and r.path == "/v2/serverless"]
     assert used and used[0].headers["authorization"] == "Bearer rpa_valid"
     assert server.client.post(f"/v1/credentials/{bad['id']}/default", headers=auth).json()["is_default"] is True
@@ -139,7 +123,7 @@ def test_no_secret_in_plaintext_in_the_database_or_the_logs(server, fakes) -> No
     secret = server.client.get("/v1/webhooks/secret", headers=auth).json()["secret"]
     inline = create_body(fakes, user_runpod_key="rpa_test", user_hf_token="hf_good", hf_model_id="acme/gated-model")
     dep_id = server.client.post("/v1/deployments", json=inline, headers=auth).json()["deployment_id"]
-    _wait(lambda: server.client.get(f"/v1/deployments/{dep_id}", headers=auth).json()["status"] == "ready")
+    wait_until(lambda: server.client.get(f"/v1/deployments/{dep_id}", headers=auth).json()["status"] == "ready")
     fakes.webhooks.wait_for(lambda r: r.json.get("event") == "deployment.ready")
     blob = b""
     for path in server.data_dir.glob("*.db*"):
@@ -185,9 +169,9 @@ def test_deliveries_are_listed_and_replayed_under_the_same_id(server, fakes) -> 
     assert ready["status"] == "failed" and ready["attempts"] == 4 and ready["last_status_code"] == 500
     replay = server.post(f"/v1/deployments/{dep_id}/webhook-deliveries/{ready['delivery_id']}/redeliver")
     assert replay.status_code == 202
-    _wait(lambda: len(fakes.webhooks.by_event("deployment.ready")) == 5)
+    wait_until(lambda: len(fakes.webhooks.by_event("deployment.ready")) == 5)
     assert {r.headers["webhook-id"] for r in fakes.webhooks.by_event("deployment.ready")} == {ready["delivery_id"]}
-    _wait(lambda: server.deployment(dep_id)["status"] == "ready")  # delivered at last
+    wait_until(lambda: server.deployment(dep_id)["status"] == "ready")  # delivered at last
     missing = server.post(f"/v1/deployments/{dep_id}/webhook-deliveries/whd_nope/redeliver")
     assert missing.status_code == 404
 
