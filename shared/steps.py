@@ -10,7 +10,7 @@ from shared.engine import REGISTRY, Move, StepContext
 from shared.hub import HubError, fetch_model_facts
 from shared.models import Deployment
 from shared.runpod import RunpodClient, RunpodError
-from shared.states import Status
+from shared.states import GONE, Status
 from shared.worker_image import plan_worker
 
 RUNPOD_CODES = {
@@ -194,8 +194,11 @@ def create_endpoint(ctx: StepContext) -> None:
             d.gpu_allocated = d.gpu_pools[0] if d.gpu_pools else None
 
         if not ctx.save(record):
-            # Deleted or failed while we were creating: this endpoint must not outlive it.
-            _discard(client, endpoint_id)
+            # Our claim is gone. If the deployment was deleted or failed meanwhile, this endpoint must not
+            # outlive it; if another delivery of this step took over, it adopts the endpoint by name.
+            now = repo.load(ctx.svc, ctx.dep.deployment_id)
+            if now is None or now.status in GONE or now.status == Status.FAILED:
+                _discard(client, endpoint_id)
             return
     ctx.advance(
         Move(

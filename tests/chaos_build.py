@@ -119,6 +119,8 @@ def wrap(app, settings: Settings):
             _state.in_task, _state.dead = False, False
             if in_task:
                 with _stats_lock:
-                    stats_file.write_text(json.dumps(STATS))
+                    tmp = stats_file.with_suffix(".tmp")
+                    tmp.write_text(json.dumps(STATS))
+                    tmp.replace(stats_file)  # atomic: the test may read it at any moment
 
     return middleware

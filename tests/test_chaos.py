@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.e2e_support import create_body, running_fakes
+from tests.e2e_support import create_body, running_fakes, wait_until
 from tests.fakes.hub import HubFaultPlan
 from tests.fakes.runpod import FaultPlan
 
@@ -74,8 +74,8 @@ def test_no_endpoint_is_ever_duplicated_or_leaked(start_server) -> None:
         deleted_ids = {ids[i] for i in to_delete}
 
         final: dict[str, dict] = {}
-        wait_until = time.monotonic() + DEADLINE + 30
-        while len(final) < len(ids) and time.monotonic() < wait_until:
+        settle_by = time.monotonic() + DEADLINE + 30
+        while len(final) < len(ids) and time.monotonic() < settle_by:
             for dep_id in ids:
                 if dep_id in final:
                     continue
