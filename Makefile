@@ -32,7 +32,7 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint
+test: lint worker-test
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 bench: $(DEV_STAMP)

@@ -52,7 +52,7 @@ def run_step(request: Request) -> Response:
     if task.kind == "webhook" and task.delivery_id is not None and task.attempt is not None:
         outcome = notify.deliver(svc, task.delivery_id, task.attempt)
     elif task.kind == "step" and task.deployment_id and task.step and task.seq is not None:
-        outcome = engine.run_step(svc, task.deployment_id, task.step, task.seq)
+        outcome = engine.run_step(svc, task.deployment_id, task.step, task.seq, task.issued_at)
     else:
         raise ValidationError("incomplete task body")
     headers = {"Retry-After": str(int(outcome.retry_after))} if outcome.retry_after else {}

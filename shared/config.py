@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=100, ge=1)
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The OpenAI proxy: a whole answer, or the gap between streamed chunks (under the function's 300 s).
+    inference_timeout_seconds: float = Field(default=280.0, gt=0)
 
     # Deadlines and pacing of the deployment steps (seconds).
     step_lease_seconds: float = Field(default=120.0, gt=0)

@@ -15,6 +15,7 @@ import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from shared import repo
@@ -23,7 +24,7 @@ from shared.models import Deployment, ErrorInfo, StepRecord
 from shared.queue import Task
 from shared.services import Services
 from shared.states import GONE, PROVISIONING, WAITING_FOR_WORKER, Status, can_move
-from shared.timeutil import later
+from shared.timeutil import iso, later
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,8 @@ def task_name(deployment_id: str, step: str, seq: int) -> str:
 
 
 def schedule(svc: Services, deployment_id: str, step: str, seq: int, delay: float = 0.0) -> None:
-    svc.queue.enqueue(
-        Task(
-            name=task_name(deployment_id, step, seq),
-            payload={"kind": "step", "deployment_id": deployment_id, "step": step, "seq": seq},
-            delay_seconds=delay,
-        )
-    )
+    payload = {"kind": "step", "deployment_id": deployment_id, "step": step, "seq": seq, "issued_at": iso(svc.now())}
+    svc.queue.enqueue(Task(name=task_name(deployment_id, step, seq), payload=payload, delay_seconds=delay))
 
 
 @dataclass
@@ -342,9 +338,16 @@ class StepRegistry:
 REGISTRY = StepRegistry()
 
 
-def run_step(svc: Services, deployment_id: str, step: str, seq: int) -> Outcome:
+UNKNOWN_GRACE_SECONDS = 60.0
+
+
+def run_step(svc: Services, deployment_id: str, step: str, seq: int, issued_at: datetime | None = None) -> Outcome:
     dep = repo.load(svc, deployment_id)
     if dep is None:
+        # The first task is enqueued just before its deployment is written: shortly after, "unknown"
+        # means "not committed yet"; later it means gone for good.
+        if issued_at is not None and (svc.now() - issued_at).total_seconds() < UNKNOWN_GRACE_SECONDS:
+            return not_yet("the deployment is not committed yet", 1)
         return done("unknown deployment")
     if seq < dep.seq or (seq == dep.seq and step != dep.step):
         return done("stale task")
@@ -399,7 +402,8 @@ def _claim(svc: Services, dep: Deployment, step: str, seq: int) -> tuple[Deploym
         return after, None
     if after is None or after.seq != seq or after.step != step:
         return dep, done("stale task")
-    wait = (after.lease_until - now).total_seconds() if after.lease_until else 1.0
+    # Ask again soon, not when the lease would expire: its holder usually releases it much earlier.
+    wait = min(2.0, (after.lease_until - now).total_seconds()) if after.lease_until else 1.0
     return dep, not_yet("another delivery of this step holds the lease", wait)
 
 

@@ -67,8 +67,16 @@ class InternalError(ApiError):
     status, name = 500, "InternalError"
 
 
+class BadGatewayError(ApiError):
+    status, name = 502, "BadGatewayError"
+
+
 class ServiceUnavailableError(ApiError):
     status, name = 503, "ServiceUnavailableError"
+
+
+class GatewayTimeoutError(ApiError):
+    status, name = 504, "GatewayTimeoutError"
 
 
 class Contention(Exception):

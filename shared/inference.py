@@ -21,8 +21,11 @@ from shared.crypto import CryptoError
 from shared.deployments import owned
 from shared.errors import (
     ApiError,
+    BadGatewayError,
     BadRequestError,
     ConflictError,
+    DeploymentNotFoundError,
+    GatewayTimeoutError,
     InternalError,
     NotFoundError,
     PayloadTooLargeError,
@@ -37,23 +40,11 @@ from shared.store import Query, Where
 MAX_BODY_BYTES = 10 * 1024 * 1024  # Runpod's limit for /run payloads
 RUNSYNC_DEFAULT_WAIT_MS = 60_000
 RUNSYNC_MAX_WAIT_MS = 120_000  # the inference function's timeout must exceed this (plus HTTP_TIMEOUT_SECONDS)
-INFERENCE_TIMEOUT_SECONDS = 300.0  # OpenAI calls: a whole answer, or the gap between two streamed chunks
 MAX_DEPLOYMENTS_SCANNED = 500
 PEEK_LIMIT = 64 * 1024
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 RUN_FIELDS = ("input", "webhook", "policy", "s3Config")
 OWNED_BY = "deployment-orchestrator"
-
-
-# ---- errors (to move to shared/errors.py) -------------------------------------------------------
-
-
-class BadGatewayError(ApiError):
-    status, name = 502, "BadGatewayError"
-
-
-class GatewayTimeoutError(ApiError):
-    status, name = 504, "GatewayTimeoutError"
 
 
 # ---- request and response bodies (for /openapi.json; handlers pass bodies through) -------------
@@ -91,12 +82,25 @@ class OpenAIRequest(BaseModel):
     stream: bool = False
 
 
+class DeployableName(BaseModel):
+    model_name: str
+    provider: str | None = Field(description="null: any provider")
+    task: str | None = None
+    vram_required_gb: float | None = None
+
+
 class ModelCard(BaseModel):
+    """OpenAI's model object, plus whether it can be called now and the names that deploy it."""
+
     id: str
     object: str = "model"
     created: int
     owned_by: str = OWNED_BY
-    deployment_id: str
+    ready: bool = Field(description="true: a ready deployment serves it; call it with `model` = id")
+    deployment_id: str | None = None
+    deployable_as: list[DeployableName] = Field(
+        default_factory=list, description="model_name (+ provider) values of POST /v1/deployments for it"
+    )
 
 
 class ModelList(BaseModel):
@@ -139,22 +143,20 @@ def not_ready(dep: Deployment) -> ConflictError:
     return ConflictError(message, details)
 
 
-def deployments_of(svc: Services, owner: str) -> list[Deployment]:
-    """The caller's deployments, newest first (at most MAX_DEPLOYMENTS_SCANNED)."""
-    rows = svc.store.query(
-        Query(
-            "deployments",
-            where=(Where("owner", "==", owner),),
-            order_by=(("created_at", "desc"),),
-            limit=MAX_DEPLOYMENTS_SCANNED,
-        )
+def deployments_of(svc: Services, owner: str, *where: Where, limit: int = MAX_DEPLOYMENTS_SCANNED) -> list[Deployment]:
+    """The caller's deployments matching `where`, newest first (an index on owner, ..., created_at desc)."""
+    query = Query(
+        "deployments",
+        where=(Where("owner", "==", owner), *where),
+        order_by=(("created_at", "desc"),),
+        limit=limit,
     )
     out = []
-    for _, doc in rows:
+    for _, doc in svc.store.query(query):
         try:
             out.append(Deployment.model_validate(doc))
         except ValueError:
-            continue  # a record this version cannot read (e.g. a newer status) is not routable
+            continue  # a record this version cannot read is not routable
     return out
 
 
@@ -162,7 +164,12 @@ def route_model(svc: Services, owner: str, model: str) -> Deployment:
     """The caller's most recent serving vLLM deployment of `model` (an HF id, or a deployment id)."""
     if not model:
         raise ValidationError("model is required", {"field": "model"})
-    matches = [d for d in deployments_of(svc, owner) if model in (d.model_id, d.deployment_id)]
+    matches = deployments_of(svc, owner, Where("model_id", "==", model), limit=50)
+    if not matches and model.startswith("dep_"):
+        try:
+            matches = [owned(svc, owner, model)]
+        except DeploymentNotFoundError:
+            matches = []
     ready = [d for d in matches if d.status in SERVING and d.runpod_endpoint_id]
     if not ready:
         if matches:
@@ -183,14 +190,30 @@ def route_model(svc: Services, owner: str, model: str) -> Deployment:
 
 
 def list_models(svc: Services, owner: str) -> ModelList:
-    """One entry per model with a serving deployment (the one `model` routes to)."""
+    """Served models first (one per model: the newest deployment, which `model` routes to), then the
+    registry's models that can be deployed by name."""
+    from shared import registry
+
+    serving_now = [d for status in SERVING for d in deployments_of(svc, owner, Where("status", "==", str(status)))]
+    serving_now.sort(key=lambda d: d.created_at, reverse=True)
     cards: dict[str, ModelCard] = {}
-    for dep in deployments_of(svc, owner):
-        if dep.status in SERVING and dep.runpod_endpoint_id and dep.model_id not in cards:
+    for dep in serving_now:
+        if dep.runpod_endpoint_id and dep.model_id not in cards:
             since = dep.ready_at or dep.created_at
             cards[dep.model_id] = ModelCard(
-                id=dep.model_id, created=int(since.timestamp()), deployment_id=dep.deployment_id
+                id=dep.model_id, created=int(since.timestamp()), ready=True, deployment_id=dep.deployment_id
             )
+    for entry in registry.entries(svc):
+        card = cards.get(entry.hf_model_id)
+        if card is None:
+            created = int(entry.created_at.timestamp()) if entry.created_at else 0
+            card = cards[entry.hf_model_id] = ModelCard(id=entry.hf_model_id, created=created, ready=False)
+        provider = None if entry.provider == registry.ANY else entry.provider
+        card.deployable_as.append(
+            DeployableName(
+                model_name=entry.name, provider=provider, task=entry.task, vram_required_gb=entry.vram_required_gb
+            )
+        )
     return ModelList(data=list(cards.values()))
 
 
@@ -246,7 +269,7 @@ class Runtime:
         self.base = f"{s.runpod_runtime_base.rstrip('/')}/v2/{dep.runpod_endpoint_id}"
         self.headers = {"Authorization": f"Bearer {key}"}
         self.timeout = s.http_timeout_seconds
-        self.inference_timeout = float(getattr(s, "inference_timeout_seconds", INFERENCE_TIMEOUT_SECONDS))
+        self.inference_timeout = s.inference_timeout_seconds
 
     # ---- jobs ----
 

@@ -392,6 +392,7 @@ class StepTask(BaseModel):
     seq: int | None = None
     delivery_id: str | None = None
     attempt: int | None = None
+    issued_at: Timestamp | None = None
 
 
 class HealthResponse(BaseModel):

@@ -158,6 +158,8 @@ def endpoint_body(ctx: StepContext) -> dict:
     }
     if dep.model_facts.get("hf_token"):
         env["HF_TOKEN"] = ctx.svc.cipher.decrypt(dep.model_facts["hf_token"], context=dep.deployment_id)
+    if dep.worker.get("kind") == "inference-container" and dep.model_facts.get("sha"):
+        env["MODEL_REVISION"] = dep.model_facts["sha"]  # the commit that was validated and sized
     weights = float(dep.model_facts.get("weights_gb") or 10)
     body = {
         "name": dep.endpoint_name,

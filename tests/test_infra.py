@@ -40,6 +40,7 @@ NOT_DEPLOYED = {
     "vllm_worker_image": "pinned in code with the release",
     "http_timeout_seconds": "tuning knob; the default suits production",
     "webhook_timeout_seconds": "tuning knob; the default suits production",
+    "inference_timeout_seconds": "tuning knob; the default (280 s) fits the inference function's 300 s timeout",
     "step_lease_seconds": "tuning knob; the default suits production",
     "step_timeout_seconds": "tuning knob; the default suits production",
     "deploy_timeout_seconds": "tuning knob; the default suits production",

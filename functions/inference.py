@@ -1,0 +1,107 @@
+"""Handlers of the inference proxy: Runpod jobs per deployment, and the OpenAI-compatible routes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Request, Response
+
+from functions.http import json_response
+from functions.security import api_principal
+from shared import inference
+from shared.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
+from shared.services import services
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def read_json(request: Request, max_bytes: int = inference.MAX_BODY_BYTES) -> dict[str, Any]:
+    """The body as a JSON object; inference inputs may be far larger than the API's other bodies."""
+    if request.content_length and request.content_length > max_bytes:
+        raise PayloadTooLargeError(f"request body larger than {max_bytes} bytes")
+    raw = request.get_data(cache=False)
+    if len(raw) > max_bytes:
+        raise PayloadTooLargeError(f"request body larger than {max_bytes} bytes")
+    mimetype = request.mimetype or "application/json"
+    if raw and mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise UnsupportedMediaTypeError("send the body as application/json")
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        raise ValidationError("request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ValidationError("request body must be a JSON object")
+    return data
+
+
+# ---- Runpod jobs on one deployment ----
+
+
+def run_job(request: Request, deployment_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    dep = inference.serving(svc, principal.owner, deployment_id)
+    body = inference.run_body(read_json(request))
+    return json_response(inference.Runtime(svc, dep).run(body), 200, headers)
+
+
+def run_job_sync(request: Request, deployment_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    dep = inference.serving(svc, principal.owner, deployment_id)
+    wait = inference.runsync_wait_ms(request.args.get("wait"))
+    body = inference.run_body(read_json(request))
+    return json_response(inference.Runtime(svc, dep).runsync(body, wait), 200, headers)
+
+
+def job_status(request: Request, deployment_id: str, job_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    dep = inference.with_jobs(svc, principal.owner, deployment_id)
+    return json_response(inference.Runtime(svc, dep).status(job_id), 200, headers)
+
+
+def cancel_job(request: Request, deployment_id: str, job_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    dep = inference.with_jobs(svc, principal.owner, deployment_id)
+    return json_response(inference.Runtime(svc, dep).cancel(job_id), 200, headers)
+
+
+# ---- OpenAI-compatible ----
+
+
+def chat_completions(request: Request) -> Response:
+    return _openai(request, "chat/completions")
+
+
+def completions(request: Request) -> Response:
+    return _openai(request, "completions")
+
+
+def list_models(request: Request) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    return json_response(inference.list_models(svc, principal.owner), 200, headers)
+
+
+def _openai(request: Request, path: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    body = read_json(request)
+    model, stream = body.get("model"), body.get("stream", False)
+    if not isinstance(model, str):
+        raise ValidationError("model is required: a deployed Hugging Face model id (see GET /v1/models)")
+    if not isinstance(stream, bool):
+        raise ValidationError("stream must be true or false", {"field": "stream"})
+    dep = inference.route_model(svc, principal.owner, model)
+    headers["X-Deployment-Id"] = dep.deployment_id
+    upstream = {**body, "model": dep.model_id}  # vLLM serves the HF id (MODEL_NAME)
+    runtime = inference.Runtime(svc, dep)
+    if not stream:
+        return json_response(runtime.openai(path, upstream), 200, headers)
+    result = runtime.openai_stream(path, upstream)
+    if isinstance(result, inference.Stream):
+        return Response(result.chunks, status=200, mimetype="text/event-stream", headers={**headers, **SSE_HEADERS})
+    return json_response(result, 200, headers)
