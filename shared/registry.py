@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.catalog import UnknownModel, shipped_entries
 from shared.errors import NotFoundError
@@ -22,9 +22,17 @@ class RegistryModel(BaseModel):
 
     name: str = Field(min_length=1, max_length=128)
     provider: str = Field(default=ANY, min_length=1, max_length=64, description="'*' matches any provider")
-    hf_model_id: str = Field(pattern=HF_REPO_ID.pattern)
+    hf_model_id: str = Field(max_length=193, examples=["black-forest-labs/FLUX.1-schnell"])
     vram_required_gb: float | None = Field(default=None, gt=0, le=2000)
     task: str | None = Field(default=None, max_length=64)
+
+    @field_validator("hf_model_id")
+    @classmethod
+    def _repo_id(cls, value: str) -> str:
+        # Python's re, not `pattern=`: pydantic's engine compiles this Unicode pattern slowly (cold starts).
+        if not HF_REPO_ID.match(value):
+            raise ValueError("must be a Hugging Face repo id such as 'org/model'")
+        return value
 
 
 class RegistryEntry(RegistryModel):
