@@ -31,12 +31,13 @@ def error_response(err: ApiError) -> Response:
     return json_response(err.body(), err.status, err.headers)
 
 
-def parse_body(request: Request, model: type[M]) -> M:
-    if request.content_length and request.content_length > MAX_BODY_BYTES:
-        raise PayloadTooLargeError(f"request body larger than {MAX_BODY_BYTES} bytes")
+def read_json(request: Request, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The body as a JSON object, refusing oversized, non-JSON and non-object bodies with a 4xx."""
+    if request.content_length and request.content_length > max_bytes:
+        raise PayloadTooLargeError(f"request body larger than {max_bytes} bytes")
     raw = request.get_data(cache=True)
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLargeError(f"request body larger than {MAX_BODY_BYTES} bytes")
+    if len(raw) > max_bytes:
+        raise PayloadTooLargeError(f"request body larger than {max_bytes} bytes")
     mimetype = request.mimetype or "application/json"
     if raw and mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaTypeError("send the body as application/json")
@@ -46,6 +47,11 @@ def parse_body(request: Request, model: type[M]) -> M:
         raise ValidationError("request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ValidationError("request body must be a JSON object")
+    return data
+
+
+def parse_body(request: Request, model: type[M]) -> M:
+    data = read_json(request)
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:

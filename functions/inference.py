@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Request, Response
 
+from functions import http
 from functions.http import json_response
 from functions.security import api_principal
 from shared import inference
-from shared.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
+from shared.errors import ValidationError
 from shared.services import services
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def read_json(request: Request, max_bytes: int = inference.MAX_BODY_BYTES) -> dict[str, Any]:
-    """The body as a JSON object; inference inputs may be far larger than the API's other bodies."""
-    if request.content_length and request.content_length > max_bytes:
-        raise PayloadTooLargeError(f"request body larger than {max_bytes} bytes")
-    raw = request.get_data(cache=False)
-    if len(raw) > max_bytes:
-        raise PayloadTooLargeError(f"request body larger than {max_bytes} bytes")
-    mimetype = request.mimetype or "application/json"
-    if raw and mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise UnsupportedMediaTypeError("send the body as application/json")
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise ValidationError("request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ValidationError("request body must be a JSON object")
-    return data
+def read_json(request: Request) -> dict[str, Any]:
+    """Inference inputs may be far larger than the API's other bodies."""
+    return http.read_json(request, inference.MAX_BODY_BYTES)
 
 
 # ---- Runpod jobs on one deployment ----
