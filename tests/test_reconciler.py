@@ -30,8 +30,12 @@ def test_leaked_endpoints_with_our_prefix_are_deleted_and_logged(start_server) -
         wait_until(lambda: not fakes.runpod.endpoints_named("do-dep_2026_000000000000dead"))
         assert fakes.runpod.endpoints_named("someone-elses-app")
         assert fakes.runpod.endpoints_named(f"do-{live_id}"), "a live deployment's endpoint was touched"
-        logs = " ".join(log["message"] for log in server.deployment(dep_id)["logs"])
-        assert "Reconciler: deleted leftover endpoint" in logs
+        wait_until(
+            lambda: (
+                "Reconciler: deleted leftover endpoint"
+                in " ".join(x["message"] for x in server.deployment(dep_id)["logs"])
+            )
+        )
 
 
 def test_lost_tasks_are_redriven_by_the_reconciler(start_server) -> None:
