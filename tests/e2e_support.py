@@ -77,3 +77,10 @@ def wait_until(
             return
         time.sleep(0.05)
     raise AssertionError(message)
+
+
+def fresh_rate_window(margin_seconds: float = 10.0) -> None:
+    """The rate limit counts per clock minute: start a burst early in one, so it cannot straddle two."""
+    into = time.time() % 60
+    if into > 60 - margin_seconds:
+        time.sleep(60 - into + 0.2)

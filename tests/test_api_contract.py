@@ -7,6 +7,8 @@ import re
 import httpx
 import pytest
 
+from tests.e2e_support import fresh_rate_window
+
 BODY = {
     "hf_model_id": "stabilityai/sdxl-turbo",
     "user_runpod_key": "rpa_test",
@@ -154,6 +156,7 @@ def test_openapi_is_generated_and_docs_are_served(server) -> None:
 
 def test_rate_limit_is_429_with_retry_after(start_server) -> None:
     server = start_server(env={"RATE_LIMIT_PER_MINUTE": "5", "HF_ENDPOINT": "http://127.0.0.1:9"})
+    fresh_rate_window()
     statuses = [server.get("/v1/deployments/dep_x").status_code for _ in range(7)]
     assert statuses[:5] == [404] * 5 and statuses[5:] == [429, 429]
     resp = server.get("/v1/deployments/dep_x")
