@@ -23,7 +23,7 @@ from shared.states import SETTLED, Status
 from shared.store import Query, Where
 from shared.timeutil import iso, parse
 
-LIVE_LAG = timedelta(seconds=0.3)
+LIVE_LAG = timedelta(seconds=1.0)
 PAGE = 500
 HEARTBEAT_SECONDS = 15.0
 Event = tuple[str, str | None, dict[str, Any] | None]  # (event name, id, data); name ":" is a heartbeat
