@@ -130,6 +130,10 @@ def owned(svc: Services, owner: str, deployment_id: str) -> Deployment:
     return dep
 
 
+# What GET shows as stored; the rest of DeploymentResponse is derived in view().
+SHARED_VIEW_FIELDS = set(DeploymentResponse.model_fields) & set(Deployment.model_fields)
+
+
 def deletion_info(dep: Deployment) -> DeletionInfo | None:
     if dep.deletion_requested_at is None:
         return None
@@ -156,37 +160,19 @@ def view(svc: Services, dep: Deployment) -> DeploymentResponse:
     if dep.error is not None:
         errors.append(dep.error.message)
     cost = progress_mod.cost(dep, now)
+    shared = dep.model_dump(include=SHARED_VIEW_FIELDS)
     return DeploymentResponse(
-        deployment_id=dep.deployment_id,
-        status=dep.status,
-        model_id=dep.model_id,
-        runpod_endpoint_id=dep.runpod_endpoint_id,
-        endpoint_url=dep.endpoint_url,
-        gpu_allocated=dep.gpu_allocated,
-        model_vram_gb=dep.model_vram_gb,
+        **shared,
         logs=repo.recent_logs(svc, dep.deployment_id),
-        error=dep.error,
-        created_at=dep.created_at,
-        ready_at=dep.ready_at,
-        deployment_name=dep.deployment_name,
         phase=phase,
         progress=progress,
         errors=errors,
         warnings=list(dep.worker_warnings),
-        worker_metadata=dep.worker_metadata,
-        steps=dep.steps,
         estimated_ready_at=progress_mod.estimated_ready_at(dep, now),
-        gpu_pools=dep.gpu_pools,
-        gpu_count=dep.gpu_count,
-        gpu_reason=dep.gpu_reason,
         worker_image=dep.worker.get("image"),
         worker_reason=dep.worker.get("reason"),
-        min_replicas=dep.min_replicas,
-        max_replicas=dep.max_replicas,
-        idle_timeout_seconds=dep.idle_timeout_seconds,
         deletion=deletion_info(dep),
         cost=CostInfo(**cost) if cost else None,
-        updated_at=dep.updated_at,
     )
 
 
