@@ -70,10 +70,6 @@ def resolve_tier(tier: str) -> Pool | None:
     raise SelectionError("unknown_gpu_tier", f"unknown gpu_tier {tier!r}; use auto, a GPU name or a pool id")
 
 
-def known_tiers() -> list[str]:
-    return ["auto", *(p.id for p in pools()), *(a for p in pools() for a in p.aliases)]
-
-
 def _price(pool: Pool) -> float:
     return pool.price_per_gpu_hour if pool.price_per_gpu_hour is not None else math.inf
 

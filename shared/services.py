@@ -7,7 +7,6 @@ Google clients are imported only when the gcp backend is configured.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,9 +38,6 @@ class Services:
 
     def now(self) -> datetime:
         return self.clock()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 _lock = threading.Lock()

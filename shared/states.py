@@ -47,16 +47,5 @@ GONE = frozenset({S.DELETING, S.CLEANUP_FAILED, S.DELETED})
 SETTLED = frozenset({S.READY, S.FAILED, S.DELETED, S.WEBHOOK_FAILED, S.PAUSED, S.CLEANUP_FAILED})
 
 
-class IllegalTransition(Exception):
-    def __init__(self, current: Status, target: Status):
-        super().__init__(f"cannot move a deployment from {current} to {target}")
-        self.current, self.target = current, target
-
-
 def can_move(current: Status, target: Status) -> bool:
     return target in TRANSITIONS[current]
-
-
-def check_move(current: Status, target: Status) -> None:
-    if not can_move(current, target):
-        raise IllegalTransition(current, target)

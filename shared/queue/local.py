@@ -85,11 +85,6 @@ class LocalTaskQueue:
         self.wakeup.set()
         return cur.rowcount == 1
 
-    def stats(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._conn.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state").fetchall()
-        return {state: count for state, count in rows}
-
 
 @dataclass(frozen=True)
 class DispatchPolicy:
