@@ -24,6 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 90.0
 REGION = "us-central1"
@@ -33,12 +35,6 @@ QUEUE = "steps"
 def worker_project() -> str:
     """A project id per xdist worker (`demo-` ids are the emulators' convention for no real project)."""
     return f"demo-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
