@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from shared.errors import NotFoundError, ValidationError
-from shared.runpod import RunpodError
+from shared.models import Deployment
+from shared.runpod import RunpodClient, RunpodError
 from shared.services import Services
 from shared.store import Query, Where
 from shared.tenants import TENANTS
@@ -151,3 +152,13 @@ def runpod_key_for(svc: Services, tenant_id: str, inline: str | None, credential
     except NotFoundError:
         raise ValidationError(f"Credential {cred_id} not found", {"field": "credential_id"}) from None
     return svc.cipher.decrypt(doc["secret"], context=cred_id)
+
+
+def deployment_key(svc: Services, dep: Deployment) -> str:
+    """The Runpod key a deployment acts with. Every Runpod call made for a deployment goes through here."""
+    return svc.cipher.decrypt(dep.runpod_key, context=dep.deployment_id)
+
+
+def deployment_runpod(svc: Services, dep: Deployment) -> RunpodClient:
+    """A Runpod client acting with the deployment's key (see `deployment_key`)."""
+    return svc.runpod(deployment_key(svc, dep))

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.credentials import deployment_key
 from shared.crypto import CryptoError
 from shared.deployments import owned
 from shared.errors import (
@@ -261,7 +262,7 @@ class Runtime:
 
     def __init__(self, svc: Services, dep: Deployment) -> None:
         try:
-            key = svc.cipher.decrypt(dep.runpod_key, context=dep.deployment_id)
+            key = deployment_key(svc, dep)
         except CryptoError:
             raise InternalError("The deployment's stored Runpod key cannot be decrypted") from None
         s = svc.settings

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from shared import repo
+from shared.credentials import deployment_runpod
 from shared.errors import BadRequestError, ConflictError, ServiceUnavailableError, ValidationError
 from shared.models import Deployment
 from shared.runpod import RunpodError
@@ -79,7 +80,7 @@ def health(svc: Services, dep: Deployment) -> dict[str, Any]:
     if dep.status in PROVISIONING and not dep.runpod_endpoint_id:
         return _health("Initializing", f"Being created ({dep.status.value.replace('_', ' ')}).", "info")
     try:
-        with svc.runpod(svc.cipher.decrypt(dep.runpod_key, context=dep.deployment_id)) as client:
+        with deployment_runpod(svc, dep) as client:
             runtime = client.endpoint_health(dep.runpod_endpoint_id or "")
             listed = client.list_workers(dep.runpod_endpoint_id or "")
     except RunpodError as exc:
@@ -135,7 +136,7 @@ def _health(state: str, message: str, severity: str, workers: dict[str, int] | N
 
 def _patch_workers(svc: Services, dep: Deployment, min_replicas: int, max_replicas: int) -> None:
     try:
-        with svc.runpod(svc.cipher.decrypt(dep.runpod_key, context=dep.deployment_id)) as client:
+        with deployment_runpod(svc, dep) as client:
             client.update_endpoint(
                 dep.runpod_endpoint_id or "", {"workers": {"min": min_replicas, "max": max_replicas}}
             )

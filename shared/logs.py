@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from shared import repo
+from shared.credentials import deployment_runpod
 from shared.errors import ValidationError
 from shared.models import Deployment, LogLine
 from shared.progress import phase_of
@@ -91,7 +92,7 @@ def worker_lines(svc: Services, dep: Deployment, tail: int) -> tuple[list[LogLin
         return [], None
     out: list[LogLine] = []
     try:
-        with svc.runpod(svc.cipher.decrypt(dep.runpod_key, context=dep.deployment_id)) as client:
+        with deployment_runpod(svc, dep) as client:
             workers = client.list_workers(dep.runpod_endpoint_id).get("workers") or []
             for worker in workers[:5]:
                 for i, entry in enumerate(client.worker_logs(dep.runpod_endpoint_id, worker["id"], tail, 2.0)):

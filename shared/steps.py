@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from shared import engine, gpus, notify, repo, vram
+from shared.credentials import deployment_runpod
 from shared.crypto import CryptoError, callback_secret
 from shared.engine import REGISTRY, Move, StepContext
 from shared.hub import HubError, fetch_model_facts
@@ -27,8 +28,7 @@ UNHEALTHY_POLLS_TO_FAIL = 3
 
 
 def _runpod(ctx: StepContext) -> RunpodClient:
-    key = ctx.svc.cipher.decrypt(ctx.dep.runpod_key, context=ctx.dep.deployment_id)
-    return ctx.svc.runpod(key)
+    return deployment_runpod(ctx.svc, ctx.dep)
 
 
 def _hf_token(ctx: StepContext) -> str | None:
