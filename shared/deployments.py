@@ -198,11 +198,7 @@ def worker_report(svc: Services, deployment_id: str, report: WorkerReport) -> Wo
         raise DeploymentNotFoundError(f"Deployment {deployment_id} not found", {"deployment_id": deployment_id})
     note = f": {report.message}" if report.message else ""
     if report.status == "ready":
-        after, moved = engine.mark_ready(svc, deployment_id, "reported by the worker")
-        delivered = notify.announce(svc, after, "deployment.ready", inline=True) if moved else after.webhook_delivered
-        return WorkerReportResponse(
-            deployment_id=deployment_id, status=(after or dep).status, webhook_delivered=bool(delivered)
-        )
+        return _worker_ready(svc, dep)
     if report.status == "failed":
         engine.fail(
             svc,
@@ -239,6 +235,33 @@ def worker_report(svc: Services, deployment_id: str, report: WorkerReport) -> Wo
         pct = f" ({after.worker_progress}%)" if after.worker_progress is not None else ""
         repo.log(svc, deployment_id, "INFO", f"Worker: {report.status.replace('_', ' ')}{pct}{note}", at=after)
     return WorkerReportResponse(deployment_id=deployment_id, status=(after or dep).status)
+
+
+def _worker_ready(svc: Services, dep: Deployment) -> WorkerReportResponse:
+    """Ready now, or, when the endpoint id is not recorded yet (a create whose answer was lost), kept
+    on the deployment so that create_endpoint makes it ready once the id is saved. Never lost."""
+    deployment_id = dep.deployment_id
+    after: Deployment | None = dep
+    for _ in range(4):
+        after, moved = engine.mark_ready(svc, deployment_id, "reported by the worker")
+        if moved:
+            delivered = notify.announce(svc, after, "deployment.ready", inline=True)
+            return WorkerReportResponse(
+                deployment_id=deployment_id, status=(after or dep).status, webhook_delivered=bool(delivered)
+            )
+        if after is None or after.runpod_endpoint_id or after.status not in WAITING_FOR_WORKER:
+            break
+        noted, changed = engine.note_early_ready(svc, deployment_id)
+        if changed and noted is not None:
+            repo.log(svc, deployment_id, "INFO", "Worker: ready (applied once the endpoint is recorded)", at=noted)
+            after = noted
+            break
+        # The endpoint id was recorded meanwhile: mark_ready can apply now.
+    return WorkerReportResponse(
+        deployment_id=deployment_id,
+        status=(after or dep).status,
+        webhook_delivered=bool(after and after.webhook_delivered),
+    )
 
 
 def _worth_logging(before: int | None, after: Deployment) -> bool:

@@ -23,7 +23,7 @@ from shared.errors import Contention
 from shared.models import Deployment, ErrorInfo, StepRecord
 from shared.queue import Task
 from shared.services import Services
-from shared.states import GONE, PROVISIONING, WAITING_FOR_WORKER, Status, can_move
+from shared.states import GONE, PROVISIONING, WAITING_FOR_WORKER, Status, can_move, is_ahead
 from shared.timeutil import iso, later
 
 log = logging.getLogger(__name__)
@@ -75,37 +75,57 @@ class Move:
     keep_lease: bool = False
 
 
+class RefusedMove(Exception):
+    """A step asked for a status change the state table forbids: a bug, retried and logged, never dropped."""
+
+
 def move(
     svc: Services,
     deployment_id: str,
     decide: Callable[[Deployment], Move | None],
     lease_id: str | None = None,
+    seq: int | None = None,
 ) -> tuple[Deployment | None, bool]:
     """Apply the move that `decide` picks for the current state: schedule first, then commit.
 
-    With `lease_id`, the commit also requires that this lease is still held (a step's own move).
+    With `lease_id` (a step's own move), the commit also requires that this lease is still held and,
+    with `seq`, that no other move committed since the step claimed the deployment. Such a step is
+    superseded (deleted, failed, made ready by the worker or re-driven): it gets (current, False) and
+    must stop. Its status change is then resolved against the table:
+    - allowed: applied;
+    - the deployment is already *ahead* in the bring-up order (worker callbacks move it without a step):
+      the status is kept and the rest of the move (next step, record) proceeds;
+    - anything else: RefusedMove is raised (run_step logs it and retries the step).
+    Without a lease (callbacks, the API, the reconciler), `decide` filters what it may do and a refused
+    status change answers (current, False).
     Returns (deployment after, moved).
     """
     for _ in range(8):
         current = repo.load(svc, deployment_id)
         if current is None:
             return None, False
+        if lease_id is not None and (current.lease_id != lease_id or (seq is not None and current.seq != seq)):
+            return current, False  # superseded: our claim is gone or another move committed meanwhile
         chosen = decide(current)
-        if chosen is None or (
-            chosen.status and chosen.status != current.status and not can_move(current.status, chosen.status)
-        ):
+        if chosen is None:
             return current, False
-        seq = current.seq
+        resolution = _resolve(current.status, chosen.status)
+        if resolution == "refused":
+            if lease_id is None:
+                return current, False
+            raise RefusedMove(f"step {current.step}: cannot move from {current.status.value} to {chosen.status}")
+        base = current.seq
         if chosen.next_step:
-            schedule(svc, deployment_id, chosen.next_step, seq + 1, chosen.delay)
+            schedule(svc, deployment_id, chosen.next_step, base + 1, chosen.delay)
 
-        def commit(d: Deployment, seq: int = seq, chosen: Move = chosen) -> Deployment | None:
-            if d.seq != seq or (lease_id is not None and d.lease_id != lease_id):
+        def commit(d: Deployment, base: int = base, chosen: Move = chosen) -> Deployment | None:
+            if d.seq != base or (lease_id is not None and d.lease_id != lease_id):
                 return None
-            if chosen.status and chosen.status != d.status:
-                if not can_move(d.status, chosen.status):
-                    return None
-                d.status = chosen.status
+            how = _resolve(d.status, chosen.status)
+            if how == "refused":
+                return None  # the status changed since we looked: decide again
+            if how == "apply":
+                d.status = chosen.status  # type: ignore[assignment]
             now = svc.now()
             _close_record(d, chosen.outcome, now)
             chosen.apply(d)
@@ -117,7 +137,7 @@ def move(
                     None if chosen.next_step in UNBOUNDED_STEPS else later(now, svc.settings.step_timeout_seconds)
                 )
             d.step = chosen.next_step
-            d.seq = seq + 1
+            d.seq = base + 1
             if not chosen.keep_lease:
                 d.lease_id = d.lease_until = None
             return d
@@ -126,12 +146,27 @@ def move(
         if moved:
             if chosen.message:
                 repo.log(svc, deployment_id, chosen.message[0], chosen.message[1], at=after)  # type: ignore[arg-type]
+            if chosen.status and after is not None and after.status != chosen.status:
+                repo.log(
+                    svc,
+                    deployment_id,
+                    "INFO",
+                    f"Kept status {after.status.value} (the worker reported it) instead of {chosen.status.value}",
+                    at=after,
+                )
             return after, True
         if after is None:
             return None, False
-        if lease_id is not None and after.lease_id != lease_id:
-            return after, False  # our lease is gone: the deployment was taken over
     raise Contention(f"deployment {deployment_id} kept changing")
+
+
+def _resolve(current: Status, target: Status | None) -> str:
+    """How a move's status change applies now: "apply", "keep" (none asked, or already ahead) or "refused"."""
+    if target is None or target == current:
+        return "keep"
+    if can_move(current, target):
+        return "apply"
+    return "keep" if is_ahead(current, target) else "refused"
 
 
 def _close_record(d: Deployment, outcome: str, now) -> None:
@@ -152,8 +187,9 @@ def fail(
     deployment_id: str,
     error: ErrorInfo,
     lease_id: str | None = None,
+    seq: int | None = None,
 ) -> tuple[Deployment | None, bool]:
-    """Fail a deployment that is still being brought up (or serving), then remove its endpoint."""
+    """Fail a deployment that is still being brought up, then remove its endpoint."""
 
     def decide(d: Deployment) -> Move | None:
         if d.status in GONE or d.status == Status.FAILED:
@@ -172,7 +208,7 @@ def fail(
             outcome="failed",
         )
 
-    after, moved = move(svc, deployment_id, decide, lease_id)
+    after, moved = move(svc, deployment_id, decide, lease_id, seq)
     if moved:
         from shared import notify
 
@@ -203,8 +239,14 @@ def request_delete(svc: Services, deployment_id: str) -> Deployment | None:
     return after
 
 
-def mark_ready(svc: Services, deployment_id: str, source: str) -> tuple[Deployment | None, bool]:
-    """The model is loaded: ready, then finalize (scale to the serving configuration)."""
+def mark_ready(
+    svc: Services, deployment_id: str, source: str, lease_id: str | None = None, seq: int | None = None
+) -> tuple[Deployment | None, bool]:
+    """The model is loaded: ready, then finalize (scale to the serving configuration).
+
+    Needs the endpoint id: a worker's `ready` that comes before it is recorded (`note_early_ready`) is
+    applied by create_endpoint once the id is saved.
+    """
 
     def decide(d: Deployment) -> Move | None:
         if d.status not in WAITING_FOR_WORKER or not d.runpod_endpoint_id:
@@ -221,7 +263,22 @@ def mark_ready(svc: Services, deployment_id: str, source: str) -> tuple[Deployme
             message=("INFO", f"Model is loaded and the endpoint is ready ({source})"),
         )
 
-    return move(svc, deployment_id, decide)
+    return move(svc, deployment_id, decide, lease_id, seq)
+
+
+def note_early_ready(svc: Services, deployment_id: str) -> tuple[Deployment | None, bool]:
+    """Keep a worker's `ready` that came before its endpoint id was recorded (a create whose answer was lost).
+
+    Declines when the id is known by now (then mark_ready applies) or the deployment is past waiting.
+    """
+
+    def change(d: Deployment) -> Deployment | None:
+        if d.runpod_endpoint_id or d.status not in WAITING_FOR_WORKER:
+            return None
+        d.worker_reported_ready_at = d.worker_reported_ready_at or svc.now()
+        return d
+
+    return repo.mutate(svc, deployment_id, change)
 
 
 # ---- running one step -------------------------------------------------------------------------
@@ -232,6 +289,8 @@ class StepContext:
 
     def __init__(self, svc: Services, dep: Deployment, lease_id: str):
         self.svc, self.dep, self.lease_id = svc, dep, lease_id
+        # True once a move of this step committed (a commit releases the lease); otherwise run_step
+        # releases it, whatever path the step took (superseded, refused, raised).
         self.finished = False
 
     @property
@@ -256,8 +315,19 @@ class StepContext:
         return ok
 
     def advance(self, mv: Move) -> bool:
-        _, moved = move(self.svc, self.dep.deployment_id, lambda d: mv, self.lease_id)
+        """The step's own move; False when it was superseded (deleted, failed, ready meanwhile): stop then."""
+        _, moved = move(self.svc, self.dep.deployment_id, lambda d: mv, self.lease_id, self.dep.seq)
         self.finished = self.finished or moved
+        return moved
+
+    def mark_ready(self, source: str) -> bool:
+        """The model is loaded (seen by this step): ready, finalize next, and the webhook once."""
+        after, moved = mark_ready(self.svc, self.dep.deployment_id, source, self.lease_id, self.dep.seq)
+        self.finished = self.finished or moved
+        if moved:
+            from shared import notify
+
+            notify.announce(self.svc, after, "deployment.ready")
         return moved
 
     def retry(
@@ -307,6 +377,7 @@ class StepContext:
             self.dep.deployment_id,
             ErrorInfo(code=code, message=message, retryable=retryable, step=self.dep.step),
             self.lease_id,
+            self.dep.seq,
         )
         self.finished = self.finished or moved
 
@@ -361,18 +432,20 @@ def run_step(svc: Services, deployment_id: str, step: str, seq: int, issued_at: 
     if outcome is not None:
         return outcome
     ctx = StepContext(svc, dep, dep.lease_id or "")
-    if _past_deadline(ctx):
-        return done("deadline passed")
     try:
+        if _past_deadline(ctx):
+            return done("deadline passed")
         fn(ctx)
     except Contention:
-        ctx.release()
         return not_yet("the deployment is contended", 2)
     except Exception as exc:  # a bug or an unexpected answer: retried, then failed visibly
         log.exception("step %s of %s raised", step, deployment_id)
         if not ctx.finished:
-            ctx.retry("internal_error", f"unexpected error ({type(exc).__name__})")
+            detail = f": {exc}" if isinstance(exc, RefusedMove) else ""  # other texts may carry anything
+            ctx.retry("internal_error", f"unexpected error ({type(exc).__name__}{detail})"[:500])
     finally:
+        # Every path that did not commit a move of ours gives the lease back at once, so whatever
+        # superseded this step (a DELETE's cleanup, a re-drive) does not wait for the lease to expire.
         if not ctx.finished:
             ctx.release()
     return done(f"{step} ran")

@@ -80,6 +80,7 @@ class Deployment(BaseModel):
     extra_env: dict[str, str] = {}
     data_center_ids: list[str] = []
     endpoint_created_at: Timestamp | None = None
+    worker_reported_ready_at: Timestamp | None = None  # a `ready` report that came before the endpoint id
     paused_at: Timestamp | None = None
     deletion_requested_at: Timestamp | None = None
     price_per_gpu_hour: float | None = None

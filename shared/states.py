@@ -37,6 +37,9 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.DELETED: frozenset(),
 }
 
+# The order in which a deployment is brought up. A worker's callbacks may move a deployment ahead of
+# the step that is running (e.g. to loading_model while create_endpoint still retries its create).
+PROVISIONING_ORDER = (S.VALIDATING, S.SELECTING_GPU, S.CREATING_ENDPOINT, S.DOWNLOADING_MODEL, S.LOADING_MODEL)
 # Still being brought up: a worker callback or a readiness poll may move these forward.
 PROVISIONING = frozenset({S.VALIDATING, S.SELECTING_GPU, S.CREATING_ENDPOINT, S.DOWNLOADING_MODEL, S.LOADING_MODEL})
 WAITING_FOR_WORKER = frozenset({S.CREATING_ENDPOINT, S.DOWNLOADING_MODEL, S.LOADING_MODEL})
@@ -49,3 +52,9 @@ SETTLED = frozenset({S.READY, S.FAILED, S.DELETED, S.WEBHOOK_FAILED, S.PAUSED, S
 
 def can_move(current: Status, target: Status) -> bool:
     return target in TRANSITIONS[current]
+
+
+def is_ahead(current: Status, target: Status) -> bool:
+    """True when `current` is later than `target` in the bring-up order (a move there would go backwards)."""
+    order = PROVISIONING_ORDER
+    return current in order and target in order and order.index(current) > order.index(target)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from shared import engine, gpus, notify, repo, vram
+from shared import gpus, notify, repo, vram
 from shared.credentials import deployment_runpod
 from shared.crypto import CryptoError, callback_secret
 from shared.engine import REGISTRY, Move, StepContext
@@ -202,6 +202,12 @@ def create_endpoint(ctx: StepContext) -> None:
             if now is None or now.status in GONE or now.status == Status.FAILED:
                 _discard(client, endpoint_id)
             return
+    if ctx.dep.worker_reported_ready_at is not None:
+        # The worker said `ready` before we knew its endpoint (our create's answer was lost).
+        ctx.mark_ready(f"reported by the worker before endpoint {endpoint_id} was recorded")
+        return
+    # If the worker's callbacks already moved the deployment on (loading_model), the engine keeps that
+    # status and still schedules wait_ready.
     ctx.advance(
         Move(
             next_step="wait_ready",
@@ -250,10 +256,7 @@ def wait_ready(ctx: StepContext) -> None:
     up = sum(int(workers.get(k) or 0) for k in ("idle", "ready", "running"))
     unhealthy = int(workers.get("unhealthy") or 0)
     if up > 0:
-        ctx.finished = True
-        after, moved = engine.mark_ready(ctx.svc, dep.deployment_id, "a worker is up (health check)")
-        if moved:
-            notify.announce(ctx.svc, after, "deployment.ready")
+        ctx.mark_ready("a worker is up (health check)")  # superseded (e.g. deleted): run_step frees the lease
         return
     if unhealthy > 0:
         polls = int(dep.worker.get("unhealthy_polls", 0)) + 1
@@ -354,7 +357,7 @@ def cleanup(ctx: StepContext) -> None:
                     max_attempts=ctx.settings.cleanup_max_attempts,
                 )
             else:
-                _cleanup_failed(ctx, exc.message)
+                _cleanup_failed(ctx, _cleanup_refusal(ctx, exc))
             return
     gone = ", ".join(sorted(ids)) or "none existed"
     deleted = dep.status in (Status.DELETING, Status.CLEANUP_FAILED)
@@ -362,7 +365,7 @@ def cleanup(ctx: StepContext) -> None:
     def apply(d: Deployment) -> None:
         d.endpoint_deleted_at = ctx.svc.now()
 
-    ctx.advance(
+    moved = ctx.advance(
         Move(
             next_step=None,
             status=Status.DELETED if deleted else None,
@@ -370,17 +373,35 @@ def cleanup(ctx: StepContext) -> None:
             message=("INFO", f"Runpod endpoint removed and verified gone ({gone})"),
         )
     )
-    if deleted:
+    if moved and deleted:
         notify.announce(ctx.svc, ctx.dep, "deployment.deleted")
+
+
+def _cleanup_refusal(ctx: StepContext, exc: RunpodError) -> str:
+    """A permanent refusal during cleanup, with what the user can do about it."""
+    if exc.kind in ("unauthorized", "forbidden"):
+        dep_id = ctx.dep.deployment_id
+        return (
+            f"Runpod rejected the stored key ({exc.status or exc.kind}: {exc.message}): update the credential "
+            f"with PUT /v1/credentials/{{id}} or POST /v1/deployments/{dep_id}/credential"
+        )
+    return exc.message
 
 
 def _cleanup_failed(ctx: StepContext, reason: str) -> None:
     status = Status.CLEANUP_FAILED if ctx.dep.status == Status.DELETING else None
+    reason = f"{reason}; the reconciler keeps trying"
+
+    def apply(d: Deployment) -> None:
+        if d.steps and d.steps[-1].name == "cleanup":
+            d.steps[-1].error = reason  # shown as deletion.error
+
     ctx.advance(
         Move(
             next_step=None,
             status=status,
+            apply=apply,
             outcome="failed",
-            message=("ERROR", f"Cleanup failed: {reason}; the reconciler keeps trying"),
+            message=("ERROR", f"Cleanup failed: {reason}"),
         )
     )

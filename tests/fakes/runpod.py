@@ -26,6 +26,7 @@ import string
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -234,6 +235,9 @@ class FakeRunpod(FakeServer):
         self.openai_script: list[dict[str, Any]] = []  # consumed one per OpenAI request (openai_next)
         self.workers: dict[str, str] = {}  # endpoint id -> base URL of an attached local worker
         self.job_outcome: dict[str, dict[str, Any]] = {}  # endpoint id -> how its jobs end (set_job_outcome)
+        # Called with each new endpoint (a copy), outside the lock, before the create is answered (or its
+        # answer lost); a hook that must not hold the answer starts its own thread (tests/fakes/worker_sim.py).
+        self.on_create: list[Callable[[dict[str, Any]], None]] = []
 
     # ---- test controls ----
 
@@ -331,7 +335,13 @@ class FakeRunpod(FakeServer):
             with self.lock:
                 return self._with_rate_limit_headers(self._openai(method, path, headers, body))
         with self.lock:
-            return self._with_rate_limit_headers(self._handle(method, path, headers, body))
+            before = len(self.created)
+            resp = self._with_rate_limit_headers(self._handle(method, path, headers, body))
+            new = copy.deepcopy(self.created[before:])
+        for endpoint in new:
+            for hook in list(self.on_create):
+                hook(endpoint)
+        return resp
 
     def _handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> Response:
         route = next((r for r in spec_routes() if r.pattern.match(path)), None)
