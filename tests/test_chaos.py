@@ -108,6 +108,9 @@ def test_no_endpoint_is_ever_duplicated_or_leaked(start_server) -> None:
         ready = [d for d, b in final.items() if b["status"] == "ready"]
         for dep_id in ready:
             assert len(runpod.endpoints_named(f"do-{dep_id}")) == 1
+        ready_events: dict[str, set[str]] = {}
+        for hook in fakes.webhooks.by_event("deployment.ready"):
+            ready_events.setdefault(hook.json["deployment_id"], set()).add(hook.headers.get("webhook-id", ""))
         chaos = json.loads((server.data_dir / "chaos-stats.json").read_text())
         duplicates_delivered = _duplicates_delivered(server.data_dir / "queue.db")
         counts = {s: sum(1 for b in final.values() if b["status"] == s) for s in FINAL}
@@ -125,8 +128,11 @@ def test_no_endpoint_is_ever_duplicated_or_leaked(start_server) -> None:
             f"endpoints created={len(runpod.created)} max_per_deployment={max(per_deployment.values())} "
             f"leaked={len(leaked)} stuck={len(stuck)} api_5xx={sum(1 for s in statuses if s >= 500)}\n"
             f"workers: {dict(workers.counts)}; early ready applied on adoption={_logged(final, 'before endpoint')} "
-            f"status kept ahead of the step={_logged(final, 'Kept status')}"
+            f"status kept ahead of the step={_logged(final, 'Kept status')}; "
+            f"ready webhooks: deployments={len(ready_events)} "
+            f"with two events={sum(1 for v in ready_events.values() if len(v) > 1)}"
         )
+        assert all(len(v) == 1 for v in ready_events.values()), ready_events
         assert max(per_deployment.values()) <= 1, {d: n for d, n in per_deployment.items() if n > 1}
         assert leaked == []
         assert all(final[d]["status"] == "deleted" for d in deleted_ids)
