@@ -382,7 +382,7 @@ def _cleanup_refusal(ctx: StepContext, exc: RunpodError) -> str:
     if exc.kind in ("unauthorized", "forbidden"):
         dep_id = ctx.dep.deployment_id
         return (
-            f"Runpod rejected the stored key ({exc.status or exc.kind}: {exc.message}): update the credential "
+            f"Runpod rejected the stored key ({exc.status or exc.kind}): update the credential "
             f"with PUT /v1/credentials/{{id}} or POST /v1/deployments/{dep_id}/credential"
         )
     return exc.message
