@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from functions.http import json_response, parse_body
 from functions.security import api_principal
@@ -25,10 +25,12 @@ class WebhookSecret(BaseModel):
 class WebhookDelivery(BaseModel):
     delivery_id: str
     event: str
-    status: str
+    sequence: int | None = Field(default=None, description="The event's place among the deployment's events")
+    status: str = Field(description="pending, delivered, failed (see last_error), or superseded (not sent again)")
     attempts: int
     last_status_code: int | None = None
     last_error: str | None = None
+    superseded_by: str | None = Field(default=None, description="The later event that made this one stale")
     created_at: str
     last_attempt_at: str | None = None
     delivered_at: str | None = None

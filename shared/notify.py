@@ -2,6 +2,12 @@
 
 The delivery id is derived from the deployment and event, so announcing twice delivers once; the
 same id goes out on every retry so a receiver can de-duplicate.
+
+Order: every announcement takes the deployment's next sequence number (one atomic update of a
+per-deployment counter, idempotent per event) and the payload carries it with the event's time. An
+attempt of an event that a later event of the same deployment has superseded is not sent: the
+delivery ends `superseded` (a receiver never gets `ready` again after `deleted`). Only an explicit
+redelivery sends a superseded event, with its original sequence number.
 """
 
 from __future__ import annotations
@@ -20,26 +26,35 @@ from shared.models import Deployment
 from shared.queue import Task
 from shared.services import Services
 from shared.states import Status, can_move
+from shared.store import Query, Where
 from shared.timeutil import iso, later, parse
 
 log = logging.getLogger(__name__)
 
 DELIVERIES = "webhook_deliveries"
+SEQUENCES = "webhook_sequences"  # per deployment: the last sequence number and which event holds which
 USER_AGENT = "deployment-orchestrator-webhooks/1"
+DELETED = "deployment.deleted"
+# The status a payload reports is the event's own, not whatever the record said when it was built.
+EVENT_STATUS = {"deployment.ready": "ready", "deployment.failed": "failed", DELETED: "deleted"}
+
+
+class Unattemptable(Exception):
+    """The delivery cannot be attempted at all (bad URL, no signing secret): it fails at once."""
 
 
 def delivery_id_for(deployment_id: str, event: str) -> str:
     return "whd_" + hashlib.sha256(f"{deployment_id}|{event}".encode()).hexdigest()[:24]
 
 
-def payload_for(dep: Deployment, event: str) -> dict[str, Any]:
+def payload_for(dep: Deployment, event: str, sequence: int | None = None, occurred_at: str | None = None) -> dict:
     duration = None
     if dep.ready_at is not None:
         duration = round((dep.ready_at - dep.created_at).total_seconds(), 3)
     return {
         "event": event,
         "deployment_id": dep.deployment_id,
-        "status": dep.status.value,
+        "status": EVENT_STATUS.get(event, dep.status.value),
         "endpoint_url": dep.endpoint_url,
         "model_id": dep.model_id,
         "gpu_allocated": dep.gpu_allocated,
@@ -47,70 +62,180 @@ def payload_for(dep: Deployment, event: str) -> dict[str, Any]:
         "error": dep.error.model_dump() if dep.error else None,
         "created_at": iso(dep.created_at),
         "ready_at": iso(dep.ready_at) if dep.ready_at else None,
+        "occurred_at": occurred_at,
+        "sequence": sequence,
     }
 
 
+# ---- sequence numbers -------------------------------------------------------------------------
+
+
+def _sequence_for(svc: Services, deployment_id: str, event: str) -> int:
+    """The event's sequence number: the next one the first time, the same one on a repeated announcement."""
+
+    def take(doc: dict | None) -> dict | None:
+        doc = doc or {"deployment_id": deployment_id, "last": 0, "events": []}
+        if any(e["event"] == event for e in doc["events"]):
+            return None
+        n = int(doc["last"]) + 1
+        return {**doc, "last": n, "events": [*doc["events"], {"event": event, "sequence": n}]}
+
+    doc, _ = svc.store.update(SEQUENCES, deployment_id, take)
+    return next(e["sequence"] for e in (doc or {}).get("events", []) if e["event"] == event)
+
+
+def _superseding(svc: Services, delivery: dict) -> str | None:
+    """The later event that makes this delivery stale, if any. Nothing comes after `deployment.deleted`."""
+    if delivery["event"] == DELETED:
+        return None
+    doc = svc.store.get(SEQUENCES, delivery["deployment_id"]) or {}
+    mine = int(delivery.get("sequence") or 0)
+    others = [e for e in doc.get("events", []) if e["event"] != delivery["event"]]
+    if any(e["event"] == DELETED for e in others):
+        return DELETED
+    newer = [e for e in others if e["sequence"] > mine]
+    return max(newer, key=lambda e: e["sequence"])["event"] if newer else None
+
+
+# ---- announcing -------------------------------------------------------------------------------
+
+
 def announce(svc: Services, dep: Deployment | None, event: str, inline: bool = False) -> bool | None:
-    """Record a delivery and queue it. With `inline`, try once now and say whether it arrived."""
+    """Record a delivery and queue it. With `inline`, try once now and say whether it arrived.
+
+    The payload is built from the record as stored now (not the caller's copy, which may predate the
+    final write); `deployment.deleted` is announced only once the record really says deleted.
+    Inline (the worker's ready callback), nothing here may break the caller's state change: a failure
+    is logged and answered False, and the queued attempt retries.
+    """
     if dep is None:
         return None
-    did = delivery_id_for(dep.deployment_id, event)
-    svc.store.create(
-        DELIVERIES,
-        did,
-        {
-            "delivery_id": did,
-            "deployment_id": dep.deployment_id,
-            "owner": dep.owner,
-            "event": event,
-            "url": dep.webhook_url,
-            "payload": payload_for(dep, event),
-            "status": "pending",
-            "attempts": 0,
-            "created_at": iso(svc.now()),
-        },
-    )
-    first_retry = svc.settings.webhook_retry_delays[0] if inline and svc.settings.webhook_retry_delays else 0.0
-    _queue_attempt(svc, did, 0, first_retry)
-    if inline:
+    if not inline:
+        _record(svc, dep, event, 0.0)
+        return None
+    delays = svc.settings.webhook_retry_delays
+    try:
+        did = _record(svc, dep, event, delays[0] if delays else 0.0)
+        if did is None:
+            return None
         deliver(svc, did, 0)
         doc = svc.store.get(DELIVERIES, did)
-        return bool(doc and doc["status"] == "delivered")
-    return None
+    except Exception:
+        log.exception("inline webhook %s of %s failed", event, dep.deployment_id)
+        return False
+    return bool(doc and doc["status"] == "delivered")
 
 
-def _queue_attempt(svc: Services, delivery_id: str, attempt: int, delay: float) -> None:
+def _record(svc: Services, dep: Deployment, event: str, first_delay: float) -> str | None:
+    """Create the delivery (once, with its sequence number), queue its first attempt; its id."""
+    fresh = repo.load(svc, dep.deployment_id) or dep
+    if event == DELETED and fresh.status != Status.DELETED:
+        return None  # the runner that commits the deletion announces it
+    did = delivery_id_for(dep.deployment_id, event)
+    if svc.store.get(DELIVERIES, did) is None:
+        sequence = _sequence_for(svc, dep.deployment_id, event)
+        svc.store.create(
+            DELIVERIES,
+            did,
+            {
+                "delivery_id": did,
+                "deployment_id": dep.deployment_id,
+                "owner": dep.owner,
+                "event": event,
+                "sequence": sequence,
+                "url": fresh.webhook_url,
+                "payload": payload_for(fresh, event, sequence, iso(svc.now())),
+                "status": "pending",
+                "attempts": 0,
+                "created_at": iso(svc.now()),
+            },
+        )
+    _queue_attempt(svc, did, 0, first_delay)
+    _supersede_older(svc, did)
+    return did
+
+
+def _supersede_older(svc: Services, delivery_id: str) -> None:
+    """Mark every older delivery of the deployment that still waits for a retry as superseded."""
+    doc = svc.store.get(DELIVERIES, delivery_id)
+    if doc is None or _superseding(svc, doc):
+        return  # a stale event supersedes nothing
+    now = svc.now()
+    rows = svc.store.query(Query(DELIVERIES, where=(Where("deployment_id", "==", doc["deployment_id"]),)))
+    for other_id, other in rows:
+        if other_id == delivery_id or other.get("status") != "pending" or other["event"] == DELETED:
+            continue
+        if int(other.get("sequence") or 0) >= int(doc.get("sequence") or 0) and doc["event"] != DELETED:
+            continue
+
+        def drop(cur: dict | None) -> dict | None:
+            if not cur or cur["status"] != "pending" or cur.get("replay_attempt") == cur["attempts"]:
+                return None  # settled meanwhile, or an explicit redelivery waits to go out
+            if cur.get("lease_until") and parse(cur["lease_until"]) > now:
+                return None  # in flight: its own settle sees the later event
+            return {**cur, "status": "superseded", "superseded_by": doc["event"], "last_error": _why(doc["event"])}
+
+        _, dropped = svc.store.update(DELIVERIES, other_id, drop)
+        if dropped:
+            repo.log(svc, other["deployment_id"], "INFO", f"Webhook {other['event']} {_why(doc['event'])}")
+
+
+def _why(event: str) -> str:
+    return f"superseded by {event}; not sent again"
+
+
+def _queue_attempt(svc: Services, delivery_id: str, attempt: int, delay: float, tag: str = "") -> None:
     svc.queue.enqueue(
         Task(
-            name=f"webhook:{delivery_id}:{attempt}",
+            name=f"webhook:{delivery_id}:{attempt}{tag}",
             payload={"kind": "webhook", "delivery_id": delivery_id, "attempt": attempt},
             delay_seconds=delay,
         )
     )
 
 
+# ---- attempts ---------------------------------------------------------------------------------
+
+
 def deliver(svc: Services, delivery_id: str, attempt: int) -> Outcome:
+    """Attempt number `attempt` of a delivery; a task for any other attempt is a no-op."""
     now = svc.now()
     lease = secrets.token_hex(8)
+    current = svc.store.get(DELIVERIES, delivery_id)
+    stale_by = _superseding(svc, current) if current else None
 
     def claim(doc: dict | None) -> dict | None:
         if not doc or doc["status"] != "pending" or doc["attempts"] != attempt:
             return None
         if doc.get("lease_until") and parse(doc["lease_until"]) > now:
             return None
+        if stale_by and doc.get("replay_attempt") != attempt:
+            return {**doc, "status": "superseded", "superseded_by": stale_by, "last_error": _why(stale_by)}
         return {**doc, "lease": lease, "lease_until": iso(later(now, svc.settings.webhook_timeout_seconds + 30))}
 
     doc, claimed = svc.store.update(DELIVERIES, delivery_id, claim)
-    if not claimed:
+    if not claimed or doc is None:
         if doc and doc["status"] == "pending" and doc["attempts"] == attempt:
             return not_yet("another delivery attempt is in flight", 5)
         return done("stale webhook task")
+    if doc["status"] == "superseded":
+        repo.log(svc, doc["deployment_id"], "INFO", f"Webhook {doc['event']} {_why(stale_by or '')}")
+        return done("superseded")
 
-    status_code, error = _post(svc, doc)
+    permanent = False
+    try:
+        status_code, error = _post(svc, doc)
+    except Unattemptable as exc:
+        status_code, error, permanent = None, f"not sent: {exc}", True
+    except Exception as exc:  # never leave a delivery pending behind a crash
+        log.exception("webhook attempt of %s crashed", delivery_id)
+        status_code, error = None, f"internal error ({type(exc).__name__})"
     ok = status_code is not None and 200 <= status_code < 300
     delays = svc.settings.webhook_retry_delays
-    step = attempt - int(doc.get("schedule_offset", 0))  # a redelivery starts the schedule over
-    exhausted = not ok and step >= len(delays)
+    step = attempt - int(doc.get("schedule_offset", 0))  # a redelivery of a settled one starts the schedule over
+    exhausted = not ok and (permanent or step >= len(delays))
+    stale_now = None if ok or exhausted else _superseding(svc, doc)  # no retries of a stale event
+    outcome = "delivered" if ok else "failed" if exhausted else "superseded" if stale_now else "pending"
 
     def settle(cur: dict | None) -> dict | None:
         if not cur or cur.get("lease") != lease:
@@ -118,7 +243,8 @@ def deliver(svc: Services, delivery_id: str, attempt: int) -> Outcome:
         return {
             **cur,
             "attempts": attempt + 1,
-            "status": "delivered" if ok else ("failed" if exhausted else "pending"),
+            "status": outcome,
+            "superseded_by": stale_now or cur.get("superseded_by"),
             "last_status_code": status_code,
             "last_error": error,
             "last_attempt_at": iso(svc.now()),
@@ -127,26 +253,29 @@ def deliver(svc: Services, delivery_id: str, attempt: int) -> Outcome:
             "lease_until": None,
         }
 
-    if not ok and not exhausted:
+    if outcome == "pending":
         _queue_attempt(svc, delivery_id, attempt + 1, delays[step])
     _, settled = svc.store.update(DELIVERIES, delivery_id, settle)
     if settled:
-        _record_on_deployment(svc, doc, ok, exhausted, status_code, error, attempt)
-    return done("delivered" if ok else "delivery failed")
+        _record_on_deployment(svc, {**doc, "superseded_by": stale_now}, outcome, status_code, error, attempt)
+    return done("delivered" if ok else f"delivery {outcome}")
 
 
 def _post(svc: Services, doc: dict) -> tuple[int | None, str | None]:
     """One signed attempt. Redirects are not followed; private targets are refused unless allowed."""
+    url = doc["url"]
+    if not url.isascii():
+        raise Unattemptable("the URL contains non-ASCII characters; use its encoded (punycode, %-escaped) form")
     body = json.dumps(doc["payload"], separators=(",", ":"))
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        **signing.headers_for(svc, doc["owner"], doc["delivery_id"], body),
-    }
+    try:
+        signed = signing.headers_for(svc, doc["owner"], doc["delivery_id"], body)
+    except signing.NoSigningSecret as exc:
+        raise Unattemptable(str(exc)) from None
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **signed}
     allow = svc.settings.private_webhooks_allowed
     try:
-        netguard.check_url(doc["url"], allow, resolver=None)
-        status = netguard.post(doc["url"], body.encode(), headers, svc.settings.webhook_timeout_seconds, allow)
+        netguard.check_url(url, allow, resolver=None)
+        status = netguard.post(url, body.encode(), headers, svc.settings.webhook_timeout_seconds, allow)
     except ValueError as exc:
         return None, f"refused: the URL {exc}"
     except netguard.BlockedAddress as exc:
@@ -160,12 +289,16 @@ def _post(svc: Services, doc: dict) -> tuple[int | None, str | None]:
     return status, None if 200 <= status < 300 else f"HTTP {status}"
 
 
-def _record_on_deployment(svc, doc, ok, exhausted, status_code, error, attempt) -> None:
+def _record_on_deployment(svc, doc, outcome, status_code, error, attempt) -> None:
     dep_id, event = doc["deployment_id"], doc["event"]
+    ok, exhausted = outcome == "delivered", outcome == "failed"
     if ok:
         repo.log(svc, dep_id, "INFO", f"Webhook {event} delivered (HTTP {status_code})")
     elif exhausted:
         repo.log(svc, dep_id, "ERROR", f"Webhook {event} failed after {attempt + 1} attempts ({error})")
+    elif outcome == "superseded":
+        why = _why(doc["superseded_by"])
+        repo.log(svc, dep_id, "INFO", f"Webhook {event} attempt {attempt + 1} failed ({error}); {why}")
     else:
         repo.log(svc, dep_id, "WARNING", f"Webhook {event} attempt {attempt + 1} failed ({error}); will retry")
     if event != "deployment.ready" or not (ok or exhausted):
@@ -182,33 +315,40 @@ def _record_on_deployment(svc, doc, ok, exhausted, status_code, error, attempt) 
     repo.mutate(svc, dep_id, change)
 
 
-def list_for(svc: Services, deployment_id: str) -> list[dict[str, Any]]:
-    from shared.store import Query, Where
+# ---- the delivery log and replays -------------------------------------------------------------
 
+
+def list_for(svc: Services, deployment_id: str) -> list[dict[str, Any]]:
     rows = svc.store.query(Query(DELIVERIES, where=(Where("deployment_id", "==", deployment_id),)))
-    fields = ("delivery_id", "event", "status", "attempts", "last_status_code", "last_error", "created_at",
-              "last_attempt_at", "delivered_at", "url")  # fmt: skip
+    fields = ("delivery_id", "event", "sequence", "status", "attempts", "last_status_code", "last_error",
+              "superseded_by", "created_at", "last_attempt_at", "delivered_at", "url")  # fmt: skip
     return sorted(({k: doc.get(k) for k in fields} for _, doc in rows), key=lambda d: d["created_at"])
 
 
 def redeliver(svc: Services, deployment_id: str, delivery_id: str) -> dict[str, Any] | None:
-    """Replay a delivery under the same webhook-id, with a fresh retry schedule."""
+    """Send a delivery now under the same webhook-id; retries then follow the schedule from there.
+
+    The replay is simply the delivery's next attempt, sent at once: a retry already scheduled for that
+    attempt finds it taken and is a no-op, so there is never a second schedule running alongside.
+    A settled delivery (delivered, failed, superseded) is reopened with a fresh schedule.
+    """
+    now = svc.now()
     fresh: dict[str, Any] = {}
 
     def reopen(doc: dict | None) -> dict | None:
-        if not doc or doc["deployment_id"] != deployment_id or doc["status"] == "pending":
+        if not doc or doc["deployment_id"] != deployment_id:
             return None
+        if doc["status"] == "pending" and doc.get("lease_until") and parse(doc["lease_until"]) > now:
+            return None  # an attempt is being sent right now
         fresh.update(attempt=doc["attempts"], round=int(doc.get("redeliveries", 0)) + 1)
-        return {**doc, "status": "pending", "schedule_offset": doc["attempts"], "redeliveries": fresh["round"]}
+        reopened = {**doc, "replay_attempt": doc["attempts"], "redeliveries": fresh["round"]}
+        if doc["status"] != "pending":
+            reopened.update(status="pending", schedule_offset=doc["attempts"])
+        return reopened
 
     doc, changed = svc.store.update(DELIVERIES, delivery_id, reopen)
     if doc is None or doc["deployment_id"] != deployment_id:
         return None
     if changed:
-        svc.queue.enqueue(
-            Task(
-                name=f"webhook:{delivery_id}:{fresh['attempt']}:replay{fresh['round']}",
-                payload={"kind": "webhook", "delivery_id": delivery_id, "attempt": fresh["attempt"]},
-            )
-        )
+        _queue_attempt(svc, delivery_id, fresh["attempt"], 0.0, tag=f":replay{fresh['round']}")
     return {"delivery_id": delivery_id, "status": "pending"}

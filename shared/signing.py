@@ -12,11 +12,16 @@ from datetime import datetime, timedelta
 
 from standardwebhooks import Webhook
 
+from shared.errors import NotFoundError
 from shared.services import Services
 from shared.tenants import TENANTS
 from shared.timeutil import iso, parse
 
 ROTATION_GRACE = timedelta(hours=24)
+
+
+class NoSigningSecret(Exception):
+    """The tenant has no secret (e.g. it was deleted): a delivery must not go out unsigned."""
 
 
 def _new_secret() -> str:
@@ -45,26 +50,37 @@ def secrets_for(svc: Services, tenant_id: str) -> tuple[str, str | None]:
 
 
 def rotate(svc: Services, tenant_id: str) -> tuple[str, datetime]:
-    current, _ = secrets_for(svc, tenant_id)
+    """Make a fresh secret current and keep the one it replaces signing for ROTATION_GRACE.
+
+    The previous secret is taken inside the store's atomic update, never from an earlier read: two
+    rotations at once then chain (A replaces S0, B replaces A) and each caller gets the secret it stored.
+    """
     new = _new_secret()
+    sealed = svc.cipher.encrypt(new, context=f"webhook:{tenant_id}")
     until = svc.now() + ROTATION_GRACE
 
     def change(t: dict | None) -> dict | None:
         if t is None:
             return None
+        replaced = t.get("webhook_secret")  # still encrypted: copied as it is
         return {
             **t,
-            "previous_webhook_secret": svc.cipher.encrypt(current, context=f"webhook:{tenant_id}"),
-            "previous_secret_until": iso(until),
-            "webhook_secret": svc.cipher.encrypt(new, context=f"webhook:{tenant_id}"),
+            "previous_webhook_secret": replaced,
+            "previous_secret_until": iso(until) if replaced else None,
+            "webhook_secret": sealed,
         }
 
-    svc.store.update(TENANTS, tenant_id, change)
+    _, stored = svc.store.update(TENANTS, tenant_id, change)
+    if not stored:
+        raise NotFoundError(f"Tenant {tenant_id} not found", {"tenant_id": tenant_id})
     return new, until
 
 
 def headers_for(svc: Services, tenant_id: str, msg_id: str, body: str) -> dict[str, str]:
+    """Standard Webhooks headers. Raises NoSigningSecret rather than ever signing with nothing."""
     current, previous = secrets_for(svc, tenant_id)
+    if not current:
+        raise NoSigningSecret(f"tenant {tenant_id} has no webhook signing secret (the tenant no longer exists)")
     now = svc.now()
     signatures = [Webhook(s).sign(msg_id, now, body) for s in (current, previous) if s]
     return {

@@ -1,4 +1,8 @@
-"""WebhookReceiver: records every POST and answers with scripted statuses (200 once the script runs out)."""
+"""WebhookReceiver: records every POST and answers with scripted statuses (200 once the script runs out).
+
+For answers that depend on what arrived, set `answer` to a function of the parsed body returning a status
+(it is asked only when the `responses` script is empty).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ class WebhookReceiver(FakeServer):
     def __init__(self, responses: list[int] | None = None) -> None:
         super().__init__()
         self.responses: list[int] = list(responses or [])  # consumed in order, one per POST
+        self.answer: Callable[[Any], int] | None = None
 
     @property
     def received(self) -> list[RecordedRequest]:
@@ -29,7 +34,9 @@ class WebhookReceiver(FakeServer):
         if method != "POST":
             return Response(405, {"error": "POST only"}, headers={"Allow": "POST"})
         with self.lock:
-            status = self.responses.pop(0) if self.responses else 200
+            status = self.responses.pop(0) if self.responses else None
+        if status is None:
+            status = self.answer(body) if self.answer is not None else 200
         if status == RESET:
             return Response.connection_reset()
         return Response(status, {"ok": status < 400})
