@@ -217,7 +217,8 @@ def converge(svc: Services, deployment_id: str, gen: int, wait_seconds: float | 
             return d
         if time.monotonic() > deadline:
             raise ScalingFailed("unavailable", "Runpod has not confirmed the change yet", transient=True)
-        lease = _take_lease(svc, deployment_id)
+        busy = d.scaling.lease_until is not None and d.scaling.lease_until > svc.now()
+        lease = None if busy else _take_lease(svc, deployment_id)
         if lease is None:
             time.sleep(WAIT_POLL_SECONDS)
             continue

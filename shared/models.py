@@ -298,6 +298,7 @@ class DeploymentResponse(BaseModel):
     min_replicas: int = 0
     max_replicas: int = 1
     idle_timeout_seconds: int = 5
+    paused_reason: str | None = Field(default=None, description="Why paused: user, or tenant_suspended")
     deletion: DeletionInfo | None = None
     cost: CostInfo | None = None
     updated_at: Timestamp | None = None

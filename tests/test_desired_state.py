@@ -58,6 +58,7 @@ def test_stop_then_scale_leaves_it_paused_at_zero(server, fakes) -> None:
     )  # fmt: skip
     assert stop.status_code == 200 and scale.status_code == 200, (stop.text, scale.text)
     assert api_state(server, dep_id) == ("paused", 1, 2)  # the scale is remembered for start
+    assert server.deployment(dep_id)["paused_reason"] == "user"
     assert runpod_workers(fakes, ep) == (0, 0), "a paused deployment must not keep workers"
     assert server.post(f"/v1/deployments/{dep_id}/start").json()["update_result"] == "started"
     assert api_state(server, dep_id) == ("ready", 1, 2) and runpod_workers(fakes, ep) == (1, 2)

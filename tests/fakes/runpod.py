@@ -355,10 +355,9 @@ class FakeRunpod(FakeServer):
 
     def _take_hold(self, method: str, path: str) -> Hold | None:
         with self.lock:
-            holds = getattr(self, "_holds", [])
-            hold = next((h for h in holds if h.method in ("*", method) and path.startswith(h.prefix)), None)
+            hold = next((h for h in self._holds if h.method in ("*", method) and path.startswith(h.prefix)), None)
             if hold is not None:
-                holds.remove(hold)
+                self._holds.remove(hold)
             return hold
 
     def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: Any) -> Response:
