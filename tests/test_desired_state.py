@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from tests.e2e_support import create_body, wait_until
@@ -144,3 +145,26 @@ def test_quota_refusal_of_a_start_keeps_it_paused(server, fakes) -> None:
     resp = server.post(f"/v1/deployments/{dep_id}/start")
     assert resp.status_code == 400 and resp.json()["message"].startswith("Insufficient GPU quota"), resp.text
     assert api_state(server, dep_id) == ("paused", 0, 8) and runpod_workers(fakes, ep) == (0, 0)
+
+
+def test_fake_runpod_holds_a_request_before_or_after_its_work() -> None:
+    from tests.fakes.runpod import FakeRunpod
+
+    body = {"name": "do-x", "type": "QUEUE", "image": "i:1", "gpu": {"pools": ["AMPERE_48"], "count": 1},
+            "workers": {"min": 0, "max": 1}, "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4}}  # fmt: skip
+    with FakeRunpod() as fake, ThreadPoolExecutor(2) as pool:
+        headers = {"Authorization": "Bearer rpa_test"}
+        before = fake.hold_next("POST", "/v2/serverless")
+        created = pool.submit(httpx.post, f"{fake.base_url}/v2/serverless", json=body, headers=headers)
+        assert before.arrived.wait(10)
+        assert fake.live_endpoints() == [], "held before its work: nothing created yet"
+        assert httpx.get(f"{fake.base_url}/v2/serverless", headers=headers).status_code == 200  # others go on
+        before.release()
+        ep = created.result(10).json()["id"]
+        after = fake.hold_next("PATCH", f"/v2/serverless/{ep}", after=True)
+        patch = {"workers": {"min": 1, "max": 2}}
+        patched = pool.submit(httpx.patch, f"{fake.base_url}/v2/serverless/{ep}", json=patch, headers=headers)
+        assert after.arrived.wait(10)
+        assert fake.endpoints[ep]["workers"]["min"] == 1 and not patched.done(), "done, only the answer is held"
+        after.release()
+        assert patched.result(10).status_code == 200

@@ -220,7 +220,8 @@ class Hold:
 
 class FakeRunpod(FakeServer):
     """Runpod for tests. Inspect `endpoints`, `created`, `deleted`, `jobs`, `violations`, `fault_counts`, `requests`;
-    steer with `faults`, `fail_next`, `set_worker_state`, `max_workers_quota`, `ready_after_seconds`, `gpus`."""
+    steer with `faults`, `fail_next`, `hold_next`, `set_worker_state`, `max_workers_quota`, `ready_after_seconds`,
+    `gpus`."""
 
     schema_error_status = 400  # the spec hints real schema failures may be 422; the brief asked for 400
 
