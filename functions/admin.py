@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from functions.http import json_response, parse_body
 from functions.security import require_admin
-from shared import registry, tenants
+from shared import registry, tenant_lifecycle, tenants
 from shared.errors import ValidationError
 from shared.services import services
 
@@ -51,13 +51,14 @@ def update_tenant(request: Request, tenant_id: str) -> Response:
     svc = services()
     require_admin(svc, request)
     body = parse_body(request, tenants.TenantUpdate)
-    return json_response(_view(tenants.update_tenant(svc, tenant_id, body)))
+    return json_response(_view(tenant_lifecycle.update_tenant(svc, tenant_id, body)))
 
 
 def delete_tenant(request: Request, tenant_id: str) -> Response:
     svc = services()
     require_admin(svc, request)
-    tenants.delete_tenant(svc, tenant_id)
+    force = request.args.get("force", "").lower() in ("1", "true", "yes")
+    tenant_lifecycle.delete_tenant(svc, tenant_id, force)
     return Response(status=204)
 
 

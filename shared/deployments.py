@@ -25,7 +25,8 @@ from shared.models import (
 from shared.progress import phase_of
 from shared.services import Services
 from shared.states import WAITING_FOR_WORKER, Status, can_move
-from shared.timeutil import later
+from shared.timeutil import iso, later
+from shared.timeutil import parse as parse_time
 
 ESTIMATED_READY_SECONDS = 180
 
@@ -59,11 +60,6 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
 
     now = svc.now()
     dep_id = new_deployment_id(svc)
-    if body.deployment_name is not None and not claim_name(svc, owner, body.deployment_name, dep_id):
-        raise ConflictError(
-            f"You already have a deployment named {body.deployment_name!r}",
-            {"field": "deployment_name", "deployment_name": body.deployment_name},
-        )
     if body.user_hf_token is not None:
         facts["hf_token"] = svc.cipher.encrypt(body.user_hf_token.get_secret_value(), context=dep_id)
     dep = Deployment(
@@ -92,9 +88,20 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         extra_env=body.env,
         data_center_ids=body.data_center_ids,
     )
-    # The first task is queued before the record exists; it answers "not yet" until it does.
-    engine.schedule(svc, dep_id, "validate", 1)
-    repo.insert(svc, dep)
+    # The claim and the insert succeed or fail together (a crashed create's claim goes stale: claim_name).
+    if body.deployment_name is not None and not claim_name(svc, owner, body.deployment_name, dep_id):
+        raise ConflictError(
+            f"You already have a deployment named {body.deployment_name!r}",
+            {"field": "deployment_name", "deployment_name": body.deployment_name},
+        )
+    try:
+        # The first task is queued before the record exists; it answers "not yet" until it does.
+        engine.schedule(svc, dep_id, "validate", 1)
+        if not repo.insert(svc, dep):
+            raise ConflictError("A deployment with this id already exists; retry")
+    except BaseException:
+        release_name(svc, dep)
+        raise
     repo.log(svc, dep_id, "INFO", f"Deployment accepted for {model_id} (gpu_tier={body.gpu_tier})")
     return CreateDeploymentResponse(
         deployment_id=dep_id,
@@ -107,6 +114,7 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
 
 
 NAMES = "deployment_names"
+CLAIM_GRACE_SECONDS = 60.0  # a claim whose deployment was never written is free after this
 
 
 def _name_key(owner: str, name: str) -> str:
@@ -114,13 +122,54 @@ def _name_key(owner: str, name: str) -> str:
 
 
 def claim_name(svc: Services, owner: str, name: str, deployment_id: str) -> bool:
-    """Names are unique per owner: one document per (owner, name), created atomically."""
-    return svc.store.create(NAMES, _name_key(owner, name), {"owner": owner, "deployment_id": deployment_id})
+    """Names are unique per owner: one document per (owner, name) naming the deployment that holds it.
+
+    A released claim, one whose deployment is being deleted, or one whose deployment was never written
+    (a create that crashed between claim and insert) is taken over by compare-and-set on its holder.
+    """
+    key = _name_key(owner, name)
+    now = svc.now()
+    mine = {"owner": owner, "deployment_id": deployment_id, "claimed_at": iso(now)}
+    for _ in range(4):
+        current = svc.store.get(NAMES, key)
+        holder = (current or {}).get("deployment_id")
+        if current is not None and holder and not _claim_is_stale(svc, current, now):
+            return holder == deployment_id
+
+        def take(doc: dict | None, holder: str | None = holder) -> dict | None:
+            if doc is not None and doc.get("deployment_id") != holder:
+                return None  # someone else changed it since we looked: look again
+            return mine
+
+        _, taken = svc.store.update(NAMES, key, take)
+        if taken:
+            return True
+    return False
+
+
+def _claim_is_stale(svc: Services, claim: dict, now) -> bool:
+    dep = repo.load(svc, claim["deployment_id"])
+    if dep is not None:
+        return dep.status in (Status.DELETING, Status.CLEANUP_FAILED, Status.DELETED)
+    try:
+        claimed_at = parse_time(claim["claimed_at"])
+    except (KeyError, TypeError, ValueError):
+        return True
+    return (now - claimed_at).total_seconds() > CLAIM_GRACE_SECONDS
 
 
 def release_name(svc: Services, dep: Deployment) -> None:
-    if dep.deployment_name:
-        svc.store.delete(NAMES, _name_key(dep.owner, dep.deployment_name))
+    """Release the deployment's name, only if this deployment still holds it (a repeated DELETE of an old
+    deployment must not free the name a newer one now owns)."""
+    if not dep.deployment_name:
+        return
+
+    def release(doc: dict | None) -> dict | None:
+        if doc is None or doc.get("deployment_id") != dep.deployment_id:
+            return None
+        return {"owner": dep.owner, "deployment_id": None, "released_at": iso(svc.now())}
+
+    svc.store.update(NAMES, _name_key(dep.owner, dep.deployment_name), release)
 
 
 def owned(svc: Services, owner: str, deployment_id: str) -> Deployment:

@@ -35,6 +35,18 @@ class StepRecord(BaseModel):
     error: str | None = None
 
 
+class ScalingState(BaseModel):
+    """How Runpod's workers follow the desired state (status paused, min/max): see shared/lifecycle.py."""
+
+    gen: int = 0  # bumped by every change of the desired workers
+    applied_gen: int = 0  # Runpod was set from the desired state of this generation
+    applied: dict[str, int] | None = None  # the workers last set on Runpod
+    lease_id: str | None = None  # who is applying now (one applier at a time)
+    lease_until: Timestamp | None = None
+    before: dict[str, Any] | None = None  # the desired state before `gen`, restored when Runpod refuses it
+    error: dict[str, Any] | None = None  # {"gen", "kind", "message"} of the last failed application
+
+
 class Deployment(BaseModel):
     """One deployment as stored. `seq` is the step generation: a task for another seq is stale."""
 
@@ -82,6 +94,8 @@ class Deployment(BaseModel):
     endpoint_created_at: Timestamp | None = None
     worker_reported_ready_at: Timestamp | None = None  # a `ready` report that came before the endpoint id
     paused_at: Timestamp | None = None
+    paused_reason: str | None = None  # "user" or "tenant_suspended"; also set on a provisioning one to pause at ready
+    scaling: ScalingState = Field(default_factory=lambda: ScalingState())
     deletion_requested_at: Timestamp | None = None
     price_per_gpu_hour: float | None = None
     price_source: str | None = None
@@ -285,6 +299,7 @@ class DeploymentResponse(BaseModel):
     min_replicas: int = 0
     max_replicas: int = 1
     idle_timeout_seconds: int = 5
+    paused_reason: str | None = Field(default=None, description="Why paused: user, or tenant_suspended")
     deletion: DeletionInfo | None = None
     cost: CostInfo | None = None
     updated_at: Timestamp | None = None

@@ -13,7 +13,7 @@ import logging
 from collections import Counter
 from datetime import timedelta
 
-from shared import engine, repo
+from shared import engine, lifecycle, repo
 from shared.crypto import CryptoError
 from shared.engine import Move
 from shared.models import Deployment, ErrorInfo
@@ -27,6 +27,7 @@ from shared.timeutil import iso
 log = logging.getLogger(__name__)
 
 ACTIVE = (*PROVISIONING, Status.READY, Status.WEBHOOK_FAILED, Status.DELETING, Status.CLEANUP_FAILED, Status.FAILED)
+ACTIVE = (*ACTIVE, Status.PAUSED)  # a paused deployment's workers are checked too (lifecycle.correct_drift)
 KEY_LOOKBACK_DAYS = 30
 
 
@@ -69,6 +70,8 @@ def _check(svc: Services, dep: Deployment, now, stale_after: timedelta, stats: C
         if _redrive(svc, dep, "cleanup", "Reconciler: finishing the unfinished cleanup"):
             stats["cleanups_redriven"] += 1
         return
+    if lifecycle.correct_drift(svc, dep):  # Runpod's workers differ from the desired state
+        stats["workers_reapplied"] += 1
     message = f"Reconciler: step {dep.step} made no progress; re-driving it"
     if dep.step and quiet and lease_free and _redrive(svc, dep, dep.step, message):
         stats["steps_redriven"] += 1

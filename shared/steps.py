@@ -291,31 +291,32 @@ def _poll_again(ctx: StepContext, note: str, unhealthy_polls: int | None = None)
 
 @REGISTRY.register("finalize")
 def finalize(ctx: StepContext) -> None:
-    """Ready: scale from the one provisioning worker to the serving configuration (zero at rest by default)."""
-    dep = ctx.dep
-    if dep.status == Status.PAUSED:
-        ctx.advance(Move(next_step=None, message=("INFO", "Paused before serving; scaling left at 0/0")))
+    """Ready: from the one provisioning worker to the desired workers (zero at rest by default, 0/0 if paused).
+
+    Applied through lifecycle's one serialised path, which reads the desired state when it PATCHes.
+    """
+    from shared import lifecycle
+
+    try:
+        after = lifecycle.settle_at_ready(ctx.svc, ctx.dep.deployment_id)
+    except lifecycle.ScalingFailed as exc:
+        if exc.transient:
+            ctx.retry(RUNPOD_CODES.get(exc.kind, "runpod_unavailable"), exc.message,
+                      give_up=lambda m: _scale_failed(ctx, m))  # fmt: skip
+        else:
+            _scale_failed(ctx, exc.message)
         return
-    workers = {"min": dep.min_replicas, "max": dep.max_replicas}
-    with _runpod(ctx) as client:
-        try:
-            client.update_endpoint(dep.runpod_endpoint_id or "", {"workers": workers})
-        except RunpodError as exc:
-            if exc.transient:
-                ctx.retry(RUNPOD_CODES[exc.kind], exc.message, exc.retry_after, give_up=lambda m: _scale_failed(ctx, m))
-            else:
-                _scale_failed(ctx, exc.message)
-            return
-    now = repo.load(ctx.svc, dep.deployment_id)
-    if now is not None and (now.min_replicas, now.max_replicas) != (workers["min"], workers["max"]):
-        # Scaled meanwhile: apply the newer bounds in another pass.
-        ctx.advance(Move(next_step="finalize", outcome="waiting"))
+    if after is None or after.status == Status.PAUSED:
+        ctx.advance(Move(next_step=None, message=("INFO", "Paused before serving; workers set to 0/0")))
         return
-    at_rest = "scaled to zero at rest" if dep.min_replicas == 0 else f"{dep.min_replicas} warm worker(s)"
+    at_rest = "scaled to zero at rest" if after.min_replicas == 0 else f"{after.min_replicas} warm worker(s)"
     ctx.advance(
         Move(
             next_step=None,
-            message=("INFO", f"Endpoint serving: {at_rest} (min {dep.min_replicas}, max {dep.max_replicas} workers)"),
+            message=(
+                "INFO",
+                f"Endpoint serving: {at_rest} (min {after.min_replicas}, max {after.max_replicas} workers)",
+            ),
         )
     )
 
@@ -325,7 +326,7 @@ def _scale_failed(ctx: StepContext, reason: str) -> None:
         Move(
             next_step=None,
             outcome="failed",
-            message=("WARNING", f"Could not scale the endpoint to zero at rest: {reason}"),
+            message=("WARNING", f"Could not set the serving workers: {reason}; the reconciler re-applies them"),
         )
     )
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
 
+from shared.timeutil import iso
 from tests.e2e_support import LLM, SDXL, Fakes, create_body, wait_until
 
 SECRET_HEADER = "X-Visgate-Internal-Secret"
@@ -334,3 +338,42 @@ def test_lifecycle_routes_hide_other_tenants_deployments(server, fakes) -> None:
         r = httpx.request(method, f"{server.base_url}/v1/deployments/{dep_id}{path}", headers=other, **kw)
         assert r.status_code == 404, (path, r.text)
     assert httpx.get(f"{server.base_url}/v1/deployments", headers=other).json()["data"] == []
+
+
+# ---- names --------------------------------------------------------------------------------------
+
+
+def test_a_repeated_delete_does_not_free_a_name_another_deployment_owns(server, fakes) -> None:
+    a = deploy(server, fakes, deployment_name="prod")
+    assert server.delete(f"/v1/deployments/{a}").status_code == 204
+    b = deploy(server, fakes, deployment_name="prod")
+    assert server.delete(f"/v1/deployments/{a}").status_code == 204  # A again: must not release B's name
+    c = server.post("/v1/deployments", json=create_body(fakes, deployment_name="prod"))
+    assert c.status_code == 409 and c.json()["details"]["deployment_name"] == "prod", c.text
+    assert server.deployment(b)["deployment_name"] == "prod"
+
+
+def _write_claim(server, owner: str, name: str, deployment_id: str, claimed_at: str) -> None:
+    """What a create that crashed between claiming the name and writing its deployment leaves behind."""
+    doc = {"owner": owner, "deployment_id": deployment_id, "claimed_at": claimed_at}
+    with sqlite3.connect(server.data_dir / "orchestrator.db") as db:
+        db.execute("INSERT INTO docs (collection, id, doc) VALUES ('deployment_names', ?, ?)",
+                   (f"{owner}:{name}", json.dumps(doc)))  # fmt: skip
+
+
+def test_a_claim_whose_create_crashed_is_freed_after_a_grace_period(server, fakes) -> None:
+    deploy(server, fakes)  # makes the default tenant exist
+    now = datetime.now(UTC)
+    _write_claim(server, "tenant_default", "fresh", "dep_2026_00000000000000aa", iso(now))
+    _write_claim(server, "tenant_default", "stale", "dep_2026_00000000000000bb", iso(now - timedelta(minutes=5)))
+    fresh = server.post("/v1/deployments", json=create_body(fakes, deployment_name="fresh"))
+    assert fresh.status_code == 409, "a claim younger than the grace period may still be a create in flight"
+    stale = server.post("/v1/deployments", json=create_body(fakes, deployment_name="stale"))
+    assert stale.status_code == 202, stale.text
+    assert server.deployment(stale.json()["deployment_id"])["deployment_name"] == "stale"
+
+
+def test_a_refused_create_does_not_keep_the_name(server, fakes) -> None:
+    refused = server.post("/v1/deployments", json=create_body(fakes, deployment_name="keep", gpu_tier="NOPE"))
+    assert refused.status_code == 422, refused.text
+    deploy(server, fakes, deployment_name="keep")

@@ -23,11 +23,12 @@ import random
 import re
 import secrets
 import string
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -199,9 +200,29 @@ def _seconds_header(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+@dataclass
+class Hold:
+    """A request held by `FakeRunpod.hold_next` until `release()` (or `max_seconds`, so a test never hangs)."""
+
+    method: str
+    prefix: str
+    after: bool
+    max_seconds: float = 30.0
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self) -> None:
+        self.arrived.set()
+        self.released.wait(self.max_seconds)
+
+    def release(self) -> None:
+        self.released.set()
+
+
 class FakeRunpod(FakeServer):
     """Runpod for tests. Inspect `endpoints`, `created`, `deleted`, `jobs`, `violations`, `fault_counts`, `requests`;
-    steer with `faults`, `fail_next`, `set_worker_state`, `max_workers_quota`, `ready_after_seconds`, `gpus`."""
+    steer with `faults`, `fail_next`, `hold_next`, `set_worker_state`, `max_workers_quota`, `ready_after_seconds`,
+    `gpus`."""
 
     schema_error_status = 400  # the spec hints real schema failures may be 422; the brief asked for 400
 
@@ -238,6 +259,7 @@ class FakeRunpod(FakeServer):
         # Called with each new endpoint (a copy), outside the lock, before the create is answered (or its
         # answer lost); a hook that must not hold the answer starts its own thread (tests/fakes/worker_sim.py).
         self.on_create: list[Callable[[dict[str, Any]], None]] = []
+        self._holds: list[Hold] = []  # hold_next
 
     # ---- test controls ----
 
@@ -327,7 +349,34 @@ class FakeRunpod(FakeServer):
 
     # ---- dispatch ----
 
+    def hold_next(self, method: str, path_prefix: str, after: bool = False) -> Hold:
+        """Hold the next request matching method ("*" for any) and path prefix until the test calls
+        `hold.release()`: before its work is done, or with after=True once done (only the answer waits).
+        `hold.arrived` is set when the request is being held. Other requests go on meanwhile."""
+        hold = Hold(method.upper(), path_prefix, after)
+        with self.lock:
+            self._holds.append(hold)
+        return hold
+
+    def _take_hold(self, method: str, path: str) -> Hold | None:
+        with self.lock:
+            hold = next((h for h in self._holds if h.method in ("*", method) and path.startswith(h.prefix)), None)
+            if hold is not None:
+                self._holds.remove(hold)
+            return hold
+
     def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: Any) -> Response:
+        hold = self._take_hold(method, path)  # waited on outside the lock: other requests go on
+        if hold is not None and not hold.after:
+            hold.wait()
+        resp = self._handle_request(method, path, query, headers, body)
+        if hold is not None and hold.after:
+            hold.wait()
+        return resp
+
+    def _handle_request(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: Any
+    ) -> Response:
         forward = self._forward_target(method, path)
         if forward is not None:
             return self._forward(forward, method, path, query, headers, body)  # outside the lock: jobs take time
