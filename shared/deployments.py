@@ -8,6 +8,7 @@ from shared import credentials, engine, netguard, notify, registry, repo
 from shared import progress as progress_mod
 from shared.catalog import UnknownModel
 from shared.crypto import callback_secret, same
+from shared.endpoint_names import format_name
 from shared.errors import ConflictError, DeploymentNotFoundError, UnauthorizedError, ValidationError
 from shared.gpus import SelectionError, resolve_tier
 from shared.models import (
@@ -80,7 +81,7 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         updated_at=now,
         deadline_at=later(now, svc.settings.deploy_timeout_seconds),
         step_deadline_at=later(now, svc.settings.step_timeout_seconds),
-        endpoint_name=f"{svc.settings.endpoint_name_prefix}{dep_id}",
+        endpoint_name=format_name(svc.settings.endpoint_name_prefix, svc.settings.install_id or "", dep_id),
         model_facts=facts,
         step="validate",
         seq=1,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.e2e_support import LLM, SDXL, Fakes, create_body, wait_until
+from tests.e2e_support import LLM, SDXL, Fakes, create_body, endpoint_name, wait_until
 
 SECRET_HEADER = "X-Visgate-Internal-Secret"
 
@@ -35,7 +35,7 @@ def ready(server, fakes, **overrides) -> tuple[str, dict]:
 
 
 def secret_for(fakes: Fakes, dep_id: str) -> str:
-    (created,) = [e for e in fakes.runpod.created if e["name"] == f"do-{dep_id}"]
+    (created,) = [e for e in fakes.runpod.created if e["name"] == endpoint_name(dep_id)]
     return created["env"]["ORCHESTRATOR_CALLBACK_SECRET"]
 
 
