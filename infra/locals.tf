@@ -109,8 +109,9 @@ locals {
   # TTL policies (collection group => Timestamp field); logs are their own collection group, since
   # deleting a deployment does not delete its logs subcollection.
   ttl_fields = {
-    logs        = "expire_at"
-    rate_limits = "expire_at"
+    logs             = "expire_at"
+    rate_limits      = "expire_at"
+    orphan_sightings = "expire_at"
   }
 
   # Long or opaque fields no query filters on: not indexed (cheaper writes, no 1500-byte index limit).
