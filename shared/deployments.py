@@ -149,7 +149,9 @@ def deletion_info(dep: Deployment) -> DeletionInfo | None:
         state=state,
         requested_at=dep.deletion_requested_at,
         completed_at=dep.endpoint_deleted_at if state == "completed" else None,
-        attempts=sum(s.attempts for s in cleanup),
+        # Attempts that have ended (the cleanup step's and the reconciler's alike); one still running
+        # counts once it ends, so the figure never races with a re-drive in progress.
+        attempts=sum(s.attempts - (s.state == "running") for s in cleanup),
         error=next((s.error for s in reversed(cleanup) if s.error), None),
     )
 

@@ -219,12 +219,18 @@ def test_delete_while_pausing_leaves_nothing(server, fakes) -> None:
 def test_cleanup_failed_after_three_attempts_then_the_reconciler_finishes(server, fakes) -> None:
     dep_id, _ = ready(server, fakes)
     fakes.runpod.fail_next("DELETE", "/v2/serverless/", "status", count=3, status=503)
+    # The reconciler's first try then hangs until the client's timeout: the count is read while it runs.
+    fakes.runpod.fail_next("DELETE", "/v2/serverless/", "timeout")
     assert server.delete(f"/v1/deployments/{dep_id}").status_code == 204
     body = server.wait_status(dep_id, "cleanup_failed")
     assert body["deletion"]["state"] == "failed" and body["deletion"]["attempts"] == 3
     assert "503" in body["deletion"]["error"] or "unavailable" in body["deletion"]["error"]
+    wait_until(lambda: len(fakes.runpod.requests_to("DELETE", "/v2/serverless/")) == 4)
+    during = server.deployment(dep_id)  # `attempts` counts attempts that ended, not one in progress
+    assert during["status"] == "cleanup_failed" and during["deletion"]["attempts"] == 3, during["deletion"]
     done = server.wait_status(dep_id, "deleted", timeout=30)  # the reconciler keeps trying
     assert done["deletion"]["state"] == "completed" and done["deletion"]["completed_at"]
+    assert done["deletion"]["attempts"] == 5  # 3 by the delete, 2 by the reconciler (one timed out)
     assert fakes.runpod.live_endpoints() == []
     assert server.delete(f"/v1/deployments/{dep_id}").status_code == 204
 
