@@ -136,6 +136,25 @@ def test_sweep_deletes_only_this_installs_leftovers(start_server) -> None:
         assert "orphans_deleted" not in reconcile_now(server), "a second run finds nothing left"
 
 
+def test_without_created_at_the_grace_runs_from_the_first_sighting(start_server) -> None:
+    with running_fakes() as fakes:
+        server = start_server(env={**fakes.env(), **MANUAL})
+        ready_deployment(server, fakes)
+        leak = plant(fakes, endpoint_name(UNKNOWN))
+        with fakes.runpod.lock:
+            del fakes.runpod.endpoints[leak]["createdAt"]
+        assert "orphans_deleted" not in reconcile_now(server), "first seen just now: within the grace period"
+        assert live(fakes, leak)
+        with sqlite3.connect(server.data_dir / "orchestrator.db") as conn:
+            (seen,) = conn.execute("SELECT doc FROM docs WHERE collection = 'orphan_sightings' AND id = ?", (leak,))
+            assert seen
+            conn.execute(
+                "UPDATE docs SET doc = json_set(doc, '$.first_seen', ?) WHERE collection = 'orphan_sightings'",
+                ("2020-01-01T00:00:00.000000Z",),
+            )
+        assert reconcile_now(server)["orphans_deleted"] == 1 and not live(fakes, leak)
+
+
 def test_dry_run_reports_and_deletes_nothing(start_server) -> None:
     with running_fakes() as fakes:
         server = start_server(env={**fakes.env(), **MANUAL, "RECONCILE_DRY_RUN": "true"})
