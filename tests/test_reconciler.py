@@ -46,8 +46,8 @@ def age(fakes: Fakes, endpoint_id: str, created_at: str = LONG_AGO) -> None:
         fakes.runpod.endpoints[endpoint_id]["createdAt"] = created_at
 
 
-def ready_deployment(server, fakes: Fakes) -> str:
-    dep_id = server.post("/v1/deployments", json=create_body(fakes)).json()["deployment_id"]
+def ready_deployment(server, fakes: Fakes, key: str = "rpa_test") -> str:
+    dep_id = server.post("/v1/deployments", json=create_body(fakes, user_runpod_key=key)).json()["deployment_id"]
     server.wait_status(dep_id, "ready")
     wait_until(lambda: server.deployment(dep_id)["steps"][-1]["name"] == "finalize"
                and server.deployment(dep_id)["steps"][-1]["state"] == "succeeded")  # fmt: skip
@@ -219,6 +219,21 @@ def test_two_runs_at_once_do_the_work_once(start_server) -> None:
             t.join()
         assert sum(r.get("orphans_deleted", 0) for r in results) == 1 and not live(fakes, leak2)
         assert len([r for r in fakes.runpod.requests_to("DELETE") if r.path.endswith(leak2)]) == 1
+
+
+def test_a_run_is_bounded_and_the_next_one_continues(start_server) -> None:
+    with running_fakes() as fakes:
+        server = start_server(env={**fakes.env(), **MANUAL, "RECONCILE_MAX_ACCOUNTS": "1"})
+        for key in ("rpa_test", "rpa_valid"):
+            ready_deployment(server, fakes, key)
+        swept = []
+        for _ in range(2):
+            fakes.runpod.clear_requests()
+            stats = reconcile_now(server)
+            assert stats["accounts_deferred"] == 1, stats
+            (listing,) = [r for r in fakes.runpod.requests_to("GET") if r.path == "/v2/serverless"]
+            swept.append(listing.header("authorization"))
+        assert sorted(swept) == ["Bearer rpa_test", "Bearer rpa_valid"], "the second run took the other account"
 
 
 # ---- stuck deployments --------------------------------------------------------------------------
