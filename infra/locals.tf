@@ -4,6 +4,9 @@
 locals {
   prefix = "${var.name}-${var.environment}"
 
+  # Stable per install (project + prefix) unless given: staging and prod sharing a Runpod account differ.
+  install_id = var.install_id != "" ? var.install_id : substr(sha256("${var.project_id}/${local.prefix}"), 0, 8)
+
   # main.py entry points that are not deployed, and why.
   local_only_entry_points = {
     api = "serves every route in one process for `make run`; in the cloud the gateway routes each path to its own function"
@@ -75,6 +78,8 @@ locals {
     TASKS_INVOKER_SA                = google_service_account.tasks_invoker.email
     PUBLIC_BASE_URL                 = "https://${google_api_gateway_gateway.api.default_hostname}"
     ENDPOINT_NAME_PREFIX            = var.endpoint_name_prefix
+    INSTALL_ID                      = local.install_id
+    RECONCILE_DRY_RUN               = tostring(var.reconcile_dry_run)
     ALLOW_PRIVATE_WEBHOOKS          = "false"
     RATE_LIMIT_PER_MINUTE           = tostring(var.rate_limit_per_minute)
     QUEUE_DISPATCH_DEADLINE_SECONDS = tostring(local.step_dispatch_deadline_seconds)
@@ -104,8 +109,9 @@ locals {
   # TTL policies (collection group => Timestamp field); logs are their own collection group, since
   # deleting a deployment does not delete its logs subcollection.
   ttl_fields = {
-    logs        = "expire_at"
-    rate_limits = "expire_at"
+    logs             = "expire_at"
+    rate_limits      = "expire_at"
+    orphan_sightings = "expire_at"
   }
 
   # Long or opaque fields no query filters on: not indexed (cheaper writes, no 1500-byte index limit).

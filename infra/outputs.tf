@@ -27,3 +27,8 @@ output "secrets" {
   description = "Secret Manager secrets to fill with `gcloud secrets versions add` (see README.md)."
   value       = { for k, s in google_secret_manager_secret.secret : k => s.secret_id }
 }
+
+output "install_id" {
+  description = "This install's identity: its Runpod endpoints are named `<endpoint_name_prefix><install_id>-<deployment id>`."
+  value       = local.install_id
+}

@@ -90,6 +90,23 @@ variable "endpoint_name_prefix" {
   default     = "do-"
 }
 
+variable "install_id" {
+  description = "This install's identity, carried by every Runpod endpoint it creates; the reconciler only deletes endpoints marked with it. Empty: derived from the project and resource prefix. Never change it once endpoints exist."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.install_id == "" || can(regex("^[a-z0-9]{4,16}$", var.install_id))
+    error_message = "install_id: 4 to 16 lower-case letters and digits (or empty to derive it)."
+  }
+}
+
+variable "reconcile_dry_run" {
+  description = "The reconciler reports the leftover endpoints it would delete (stats and logs) and deletes none."
+  type        = bool
+  default     = false
+}
+
 variable "reconcile_schedule" {
   description = "Cloud Scheduler cron for the reconciler."
   type        = string

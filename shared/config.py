@@ -7,8 +7,11 @@ show up in a repr or a log line.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
+import re
 import secrets
+import string
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -16,6 +19,9 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+INSTALL_ID_PATTERN = re.compile(r"[a-z0-9]{4,16}")
+INSTALL_ID_RULE = "4 to 16 lower-case letters and digits"
 
 
 class ConfigError(Exception):
@@ -43,6 +49,9 @@ class Settings(BaseSettings):
     runpod_worker_image: str = "ghcr.io/visgate/deployment-orchestrator-worker:0.1.0"
     vllm_worker_image: str = "runpod/worker-v1-vllm:v2.25.2"
     endpoint_name_prefix: str = "do-"
+    # This install's identity, carried by every endpoint it creates (name and ORCHESTRATOR_INSTALL_ID):
+    # the reconciler only ever deletes endpoints marked with it. Generated into DATA_DIR locally.
+    install_id: str | None = None
     allow_private_webhooks: bool | None = None
 
     rate_limit_per_minute: int = Field(default=100, ge=1)
@@ -61,6 +70,13 @@ class Settings(BaseSettings):
     webhook_retry_schedule: str = "5,30,120,600,1800,3600"
     cleanup_max_attempts: int = Field(default=3, ge=1)
     reconcile_interval_seconds: float = Field(default=120.0, gt=0)
+    # An endpoint of this install naming a deployment this store does not know is deleted only after this.
+    orphan_grace_seconds: float = Field(default=3600.0, ge=0)
+    # Report (stats and log) what the sweep would delete, delete nothing.
+    reconcile_dry_run: bool = False
+    # One run's bounds; what is left over is picked up by the next run (cursors kept in the store).
+    reconcile_time_budget_seconds: float = Field(default=240.0, gt=0)
+    reconcile_max_accounts: int = Field(default=50, ge=1)
 
     # Local task queue (the embedded default's stand-in for Cloud Tasks).
     queue_max_attempts: int = Field(default=100, ge=1)
@@ -79,6 +95,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_backend(self) -> Settings:
+        if self.install_id is not None and not INSTALL_ID_PATTERN.fullmatch(self.install_id):
+            raise ValueError(f"INSTALL_ID must be {INSTALL_ID_RULE}")
         if self.orchestrator_backend == "gcp":
             missing = [
                 name.upper()
@@ -96,6 +114,10 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"ORCHESTRATOR_BACKEND=gcp needs {', '.join(missing)}")
+            if self.install_id is None:
+                # Stable without configuration: one install is one task queue of one project.
+                seed = f"{self.google_cloud_project}/{self.region}/{self.tasks_queue}".encode()
+                self.install_id = hashlib.sha256(seed).hexdigest()[:8]
         return self
 
     @property
@@ -148,9 +170,14 @@ def _lowercase(env: dict[str, str]) -> dict[str, str]:
 
 def _fill_local_secrets(settings: Settings) -> None:
     """The embedded default keeps its generated secrets in DATA_DIR (mode 0600), stable across runs."""
-    if settings.internal_secret and settings.encryption_keys:
+    if settings.internal_secret and settings.encryption_keys and settings.install_id:
         return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.install_id:
+        install_id = _read_or_create(settings.data_dir / "install_id", _new_install_id)
+        if not INSTALL_ID_PATTERN.fullmatch(install_id):
+            raise ConfigError(f"invalid configuration: {settings.data_dir / 'install_id'} must hold {INSTALL_ID_RULE}")
+        settings.install_id = install_id
     if not settings.internal_secret:
         settings.internal_secret = SecretStr(
             _read_or_create(settings.data_dir / "internal_secret", lambda: secrets.token_urlsafe(32))
@@ -162,6 +189,10 @@ def _fill_local_secrets(settings: Settings) -> None:
                 lambda: "local1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
             )
         )
+
+
+def _new_install_id() -> str:
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
 
 def _read_or_create(path: Path, make: Callable[[], str]) -> str:

@@ -8,6 +8,7 @@ from shared import credentials, engine, netguard, notify, registry, repo
 from shared import progress as progress_mod
 from shared.catalog import UnknownModel
 from shared.crypto import callback_secret, same
+from shared.endpoint_names import format_name
 from shared.errors import ConflictError, DeploymentNotFoundError, UnauthorizedError, ValidationError
 from shared.gpus import SelectionError, resolve_tier
 from shared.models import (
@@ -76,7 +77,7 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         updated_at=now,
         deadline_at=later(now, svc.settings.deploy_timeout_seconds),
         step_deadline_at=later(now, svc.settings.step_timeout_seconds),
-        endpoint_name=f"{svc.settings.endpoint_name_prefix}{dep_id}",
+        endpoint_name=format_name(svc.settings.endpoint_name_prefix, svc.settings.install_id or "", dep_id),
         model_facts=facts,
         step="validate",
         seq=1,
@@ -197,7 +198,9 @@ def deletion_info(dep: Deployment) -> DeletionInfo | None:
         state=state,
         requested_at=dep.deletion_requested_at,
         completed_at=dep.endpoint_deleted_at if state == "completed" else None,
-        attempts=sum(s.attempts for s in cleanup),
+        # Attempts that have ended (the cleanup step's and the reconciler's alike); one still running
+        # counts once it ends, so the figure never races with a re-drive in progress.
+        attempts=sum(s.attempts - (s.state == "running") for s in cleanup),
         error=next((s.error for s in reversed(cleanup) if s.error), None),
     )
 

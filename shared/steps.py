@@ -152,6 +152,7 @@ def endpoint_body(ctx: StepContext) -> dict:
         **dep.extra_env,
         **dep.worker.get("env", {}),
         "DEPLOYMENT_ID": dep.deployment_id,
+        "ORCHESTRATOR_INSTALL_ID": s.install_id or "",
         "HF_MODEL_ID": dep.model_id,
         "ORCHESTRATOR_CALLBACK_URL": f"{s.base_url}/internal/deployment-ready/{dep.deployment_id}",
         "ORCHESTRATOR_CALLBACK_SECRET": callback_secret(s.internal_secret.get_secret_value(), dep.deployment_id),

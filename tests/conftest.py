@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e_support import TEST_INSTALL_ID
+
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "test-api-key-12345"
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -31,6 +33,7 @@ FAST_ENV = {
     "STEP_LEASE_SECONDS": "10",
     "RATE_LIMIT_PER_MINUTE": "100000",  # tests poll fast; the limit has its own test
     "ADMIN_TOKEN": ADMIN_TOKEN,
+    "INSTALL_ID": TEST_INSTALL_ID,
 }
 
 

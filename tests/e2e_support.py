@@ -16,6 +16,12 @@ BIG = "acme/big-diffusion"  # ~20 GB of BF16 weights: too big for a 24 GB card
 LLM = "acme/tiny-llm"
 GATED = "acme/gated-model"
 HUGE = "acme/huge"
+TEST_INSTALL_ID = "testinst"  # INSTALL_ID of every test server unless a test gives its own
+
+
+def endpoint_name(deployment_id: str, install_id: str = TEST_INSTALL_ID) -> str:
+    """The Runpod endpoint name the server under test gives a deployment (shared/endpoint_names.py)."""
+    return f"do-{install_id}-{deployment_id}"
 
 
 @dataclass

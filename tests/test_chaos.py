@@ -19,7 +19,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.e2e_support import create_body, running_fakes, wait_until
+from tests.e2e_support import create_body, endpoint_name, running_fakes, wait_until
 from tests.fakes.hub import HubFaultPlan
 from tests.fakes.runpod import FaultPlan
 from tests.fakes.worker_sim import WorkerSim
@@ -100,14 +100,16 @@ def test_no_endpoint_is_ever_duplicated_or_leaked(start_server) -> None:
         assert not stuck, f"stuck: {stuck}\n{server.log()}"
 
         wait_until(
-            lambda: all(not fakes.runpod.endpoints_named(f"do-{d}") for d, b in final.items() if b["status"] != "ready")
+            lambda: all(
+                not fakes.runpod.endpoints_named(endpoint_name(d)) for d, b in final.items() if b["status"] != "ready"
+            )
         )
         runpod = fakes.runpod
-        per_deployment = {d: len(runpod.created_by_name(f"do-{d}")) for d in ids}
-        leaked = [d for d, b in final.items() if b["status"] != "ready" and runpod.endpoints_named(f"do-{d}")]
+        per_deployment = {d: len(runpod.created_by_name(endpoint_name(d))) for d in ids}
+        leaked = [d for d, b in final.items() if b["status"] != "ready" and runpod.endpoints_named(endpoint_name(d))]
         ready = [d for d, b in final.items() if b["status"] == "ready"]
         for dep_id in ready:
-            assert len(runpod.endpoints_named(f"do-{dep_id}")) == 1
+            assert len(runpod.endpoints_named(endpoint_name(dep_id))) == 1
         ready_events: dict[str, set[str]] = {}
         for hook in fakes.webhooks.by_event("deployment.ready"):
             ready_events.setdefault(hook.json["deployment_id"], set()).add(hook.headers.get("webhook-id", ""))

@@ -14,7 +14,7 @@ import pytest
 from httpx_sse import connect_sse
 
 from shared.timeutil import iso
-from tests.e2e_support import LLM, SDXL, Fakes, create_body, wait_until
+from tests.e2e_support import LLM, SDXL, Fakes, create_body, endpoint_name, wait_until
 
 SECRET_HEADER = "X-Visgate-Internal-Secret"
 
@@ -39,7 +39,7 @@ def ready(server, fakes, **overrides) -> tuple[str, dict]:
 
 
 def secret_for(fakes: Fakes, dep_id: str) -> str:
-    (created,) = [e for e in fakes.runpod.created if e["name"] == f"do-{dep_id}"]
+    (created,) = [e for e in fakes.runpod.created if e["name"] == endpoint_name(dep_id)]
     return created["env"]["ORCHESTRATOR_CALLBACK_SECRET"]
 
 
@@ -223,12 +223,18 @@ def test_delete_while_pausing_leaves_nothing(server, fakes) -> None:
 def test_cleanup_failed_after_three_attempts_then_the_reconciler_finishes(server, fakes) -> None:
     dep_id, _ = ready(server, fakes)
     fakes.runpod.fail_next("DELETE", "/v2/serverless/", "status", count=3, status=503)
+    # The reconciler's first try then hangs until the client's timeout: the count is read while it runs.
+    fakes.runpod.fail_next("DELETE", "/v2/serverless/", "timeout")
     assert server.delete(f"/v1/deployments/{dep_id}").status_code == 204
     body = server.wait_status(dep_id, "cleanup_failed")
     assert body["deletion"]["state"] == "failed" and body["deletion"]["attempts"] == 3
     assert "503" in body["deletion"]["error"] or "unavailable" in body["deletion"]["error"]
+    wait_until(lambda: len(fakes.runpod.requests_to("DELETE", "/v2/serverless/")) == 4)
+    during = server.deployment(dep_id)  # `attempts` counts attempts that ended, not one in progress
+    assert during["status"] == "cleanup_failed" and during["deletion"]["attempts"] == 3, during["deletion"]
     done = server.wait_status(dep_id, "deleted", timeout=30)  # the reconciler keeps trying
     assert done["deletion"]["state"] == "completed" and done["deletion"]["completed_at"]
+    assert done["deletion"]["attempts"] == 5  # 3 by the delete, 2 by the reconciler (one timed out)
     assert fakes.runpod.live_endpoints() == []
     assert server.delete(f"/v1/deployments/{dep_id}").status_code == 204
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from tests.e2e_support import create_body, wait_until
+from tests.e2e_support import create_body, endpoint_name, wait_until
 from tests.fakes.worker_sim import FULL_SCRIPT, WorkerSim
 
 
@@ -42,7 +42,7 @@ def test_lost_create_with_the_worker_ready_before_adoption_ends_ready_once(start
     wait_until(lambda: fakes.runpod.endpoints[endpoint["id"]]["workers"]["min"] == 0)
     wait_until(lambda: ready_hooks(fakes, dep_id))
     assert len(ready_hooks(fakes, dep_id)) == 1
-    assert len(fakes.runpod.created_by_name(f"do-{dep_id}")) == 1
+    assert len(fakes.runpod.created_by_name(endpoint_name(dep_id))) == 1
     messages = " | ".join(x["message"] for x in server.deployment(dep_id)["logs"])
     assert "before endpoint" in messages
 
@@ -63,7 +63,7 @@ def test_lost_create_with_the_worker_loading_before_adoption_still_gets_ready(st
     fakes.runpod.set_worker_state("idle", endpoint["id"])  # the handler started; the health poll sees it
     server.wait_status(dep_id, "ready", timeout=20)
     wait_until(lambda: ready_hooks(fakes, dep_id))
-    assert len(fakes.runpod.created_by_name(f"do-{dep_id}")) == 1
+    assert len(fakes.runpod.created_by_name(endpoint_name(dep_id))) == 1
 
 
 def test_delete_during_the_readiness_poll_is_not_held_up_by_the_lease(start_server, fakes) -> None:
