@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "test-api-key-12345"
-ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN_TOKEN = "test-admin-token-0123456789-abcdefghij"  # ADMIN_TOKEN needs 32+ characters
 
 # Fast pacing for tests; production defaults are in shared/config.py.
 FAST_ENV = {
