@@ -52,9 +52,7 @@ def once(svc: Services, tenant_id: str, key: str, fingerprint: str, work: Callab
     holder = secrets.token_hex(8)
     fresh = {"body_hash": fingerprint, "state": "pending", "started_at": iso(now), "holder": holder,
              "expire_at": iso(later(now, RETENTION_SECONDS))}  # fmt: skip
-    if svc.store.create(KEYS, doc_id, fresh):
-        prune_expired(svc, KEYS)
-    else:
+    if not svc.store.create(KEYS, doc_id, fresh):
         seen = svc.store.get(KEYS, doc_id)  # None: its holder failed and released it just now
         if seen is not None and not _expired(seen, now):
             if seen.get("body_hash") != fingerprint:
@@ -72,6 +70,7 @@ def once(svc: Services, tenant_id: str, key: str, fingerprint: str, work: Callab
         _, taken = svc.store.update(KEYS, doc_id, take_over)
         if not taken:
             raise _in_progress()
+    prune_expired(svc, KEYS)  # a new claim, now and then: drop the keys past their retention
     try:
         answer = work()
     except BaseException:
