@@ -406,6 +406,14 @@ def test_the_operators_hf_token_serves_tenants_only_when_allowed(start_server, f
 # ---- issue 11.10: credentials by reference ----------------------------------------------------------
 
 
+def _settled(server, dep_id: str) -> str:
+    """Ready with finalize done (scaling then goes to Runpod at once); returns the endpoint id."""
+    finalized = lambda: any(s["name"] == "finalize" and s["state"] == "succeeded"  # noqa: E731
+                            for s in server.deployment(dep_id)["steps"])  # fmt: skip
+    wait_until(finalized)
+    return server.wait_status(dep_id, "ready")["runpod_endpoint_id"]
+
+
 def _auth_of(fakes, path_suffix: str) -> list[str]:
     return [r.headers.get("authorization", "") for r in fakes.runpod.requests
             if r.method == "PATCH" and r.path.endswith(path_suffix)]  # fmt: skip
@@ -415,7 +423,7 @@ def test_deployments_use_a_stored_credential_by_reference(server, fakes) -> None
     cred = server.post("/v1/credentials", json={"api_key": "rpa_valid"}).json()
     body = create_body(fakes, user_runpod_key=None, credential_id=cred["id"])
     dep_id = server.post("/v1/deployments", json=body).json()["deployment_id"]
-    endpoint = server.wait_status(dep_id, "ready")["runpod_endpoint_id"]
+    endpoint = _settled(server, dep_id)
     stored = _db_doc(server, "deployments", dep_id)
     assert stored["credential_id"] == cred["id"] and stored["runpod_key"] == ""  # no copy of the key
     # The key is rotated at Runpod; one PUT moves the deployment to the new key.
@@ -439,7 +447,7 @@ def test_deployments_use_a_stored_credential_by_reference(server, fakes) -> None
 
 def test_a_deployment_can_be_given_a_new_key(server, fakes) -> None:
     dep_id = server.post("/v1/deployments", json=create_body(fakes)).json()["deployment_id"]  # inline rpa_test
-    endpoint = server.wait_status(dep_id, "ready")["runpod_endpoint_id"]
+    endpoint = _settled(server, dep_id)
     fakes.runpod.valid_keys = {"rpa_valid", "rpa_rotated"}  # rpa_test revoked at Runpod
     path = f"/v1/deployments/{dep_id}/credential"
     for body in ({}, {"user_runpod_key": "rpa_x", "credential_id": "cred_x"}, {"user_runpod_key": "rpa_ä"},
