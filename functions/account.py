@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from functions.http import json_response, parse_body
 from functions.security import api_principal
 from shared import credentials, deployments, notify, signing
-from shared.errors import NotFoundError
+from shared.errors import NotFoundError, ServiceUnavailableError
 from shared.services import services
 from shared.timeutil import Timestamp
 
@@ -65,6 +65,22 @@ def get_credential(request: Request, credential_id: str) -> Response:
     return json_response(credentials.get(svc, principal.tenant_id, credential_id), 200, headers)
 
 
+def replace_credential(request: Request, credential_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    body = parse_body(request, credentials.CredentialUpdate)
+    return json_response(credentials.replace(svc, principal.tenant_id, credential_id, body), 200, headers)
+
+
+def change_deployment_credential(request: Request, deployment_id: str) -> Response:
+    svc = services()
+    principal, headers = api_principal(svc, request)
+    deployments.owned(svc, principal.owner, deployment_id)  # another tenant's deployment: 404 before the body
+    body = parse_body(request, credentials.DeploymentCredentialChange)
+    answer = credentials.change_deployment_key(svc, principal.owner, deployment_id, body)
+    return json_response(answer, 200, headers)
+
+
 def delete_credential(request: Request, credential_id: str) -> Response:
     svc = services()
     principal, headers = api_principal(svc, request)
@@ -88,6 +104,8 @@ def webhook_secret(request: Request) -> Response:
     svc = services()
     principal, headers = api_principal(svc, request)
     current, _ = signing.secrets_for(svc, principal.tenant_id)
+    if not current:  # never hand out an empty secret
+        raise ServiceUnavailableError("The webhook secret is not available; retry", headers={"Retry-After": "1"})
     return json_response(WebhookSecret(secret=current), 200, {**headers, "Cache-Control": "no-store"})
 
 

@@ -1,4 +1,7 @@
-"""Who is calling: API keys for users, the queue's token for step tasks."""
+"""Who is calling: API keys for users, the queue's token for step tasks.
+
+Failed API-key and admin-token authentications are counted per client address; past
+AUTH_FAILURES_PER_MINUTE the client gets 429 until the minute ends (shared.auth)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,27 @@ from shared.errors import UnauthorizedError
 from shared.services import Services
 
 
+def client_address(svc: Services, request: Request) -> str:
+    """The caller's address: the peer, or with TRUSTED_PROXY_HOPS=n the n-th X-Forwarded-For entry from
+    the right (what the n proxies you run appended; entries further left are the client's to forge)."""
+    hops = svc.settings.trusted_proxy_hops
+    forwarded = [e.strip() for e in request.headers.get("X-Forwarded-For", "").split(",") if e.strip()]
+    if hops and forwarded:
+        return forwarded[-min(hops, len(forwarded))]
+    return request.remote_addr or "unknown"
+
+
 def api_principal(svc: Services, request: Request) -> tuple[tenants.Principal, dict[str, str]]:
-    principal = tenants.authenticate(svc, request.headers.get("Authorization"))
+    header = request.headers.get("Authorization")
+    client = client_address(svc, request)
+    if header:
+        auth.check_auth_failures(svc, client)
+    try:
+        principal = tenants.authenticate(svc, header)
+    except UnauthorizedError:
+        if header:  # a request with no credential at all guesses nothing
+            auth.record_auth_failure(svc, client)
+        raise
     return principal, auth.check_rate(svc, principal)
 
 
@@ -19,7 +41,12 @@ def require_admin(svc: Services, request: Request) -> None:
     """`X-Admin-Token` (or `Authorization: Bearer`) must equal ADMIN_TOKEN; without ADMIN_TOKEN, /admin is off."""
     configured = svc.settings.admin_token.get_secret_value() if svc.settings.admin_token else ""
     given = request.headers.get("X-Admin-Token") or request.headers.get("Authorization", "").removeprefix("Bearer ")
+    client = client_address(svc, request)
+    if given:
+        auth.check_auth_failures(svc, client)
     if not configured or not given or not same(given.strip(), configured):
+        if given:
+            auth.record_auth_failure(svc, client)
         raise UnauthorizedError("Missing or invalid admin token")
 
 

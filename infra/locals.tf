@@ -112,6 +112,8 @@ locals {
     logs             = "expire_at"
     rate_limits      = "expire_at"
     orphan_sightings = "expire_at"
+    # idempotency.once: a key is kept 24 h (RETENTION_SECONDS)
+    idempotency_keys = "expire_at"
   }
 
   # Long or opaque fields no query filters on: not indexed (cheaper writes, no 1500-byte index limit).

@@ -17,11 +17,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 INSTALL_ID_PATTERN = re.compile(r"[a-z0-9]{4,16}")
 INSTALL_ID_RULE = "4 to 16 lower-case letters and digits"
+MIN_ADMIN_TOKEN_LENGTH = 32
+BOOTSTRAP_TENANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class ConfigError(Exception):
@@ -55,6 +57,12 @@ class Settings(BaseSettings):
     allow_private_webhooks: bool | None = None
 
     rate_limit_per_minute: int = Field(default=100, ge=1)
+    # Failed API-key / admin-token authentications per client address a minute, then 429 for the minute.
+    auth_failures_per_minute: int = Field(default=20, ge=1)
+    # X-Forwarded-For entries appended by proxies you trust (0: the peer address is the client).
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
+    # Use HF_TOKEN for tenants' models that come without user_hf_token (lets tenants read what it reads).
+    hf_token_for_tenants: bool = False
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     # The OpenAI proxy: a whole answer, or the gap between streamed chunks (under the function's 300 s).
@@ -92,6 +100,22 @@ class Settings(BaseSettings):
     step_function_url: str | None = None
     reconcile_function_url: str | None = None
     tasks_invoker_sa: str | None = None
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and 0 < len(value.get_secret_value()) < MIN_ADMIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_ADMIN_TOKEN_LENGTH} characters (e.g. openssl rand -hex 32)")
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_key_entries(cls, value: SecretStr) -> SecretStr:
+        for entry in _split_keys(value.get_secret_value()):
+            tenant, sep, key = entry.partition(":")
+            if sep and (not BOOTSTRAP_TENANT_ID.match(tenant) or not key):
+                raise ValueError("each entry is `key` or `tenant_id:key` (tenant_id: letters, digits, _ or -)")
+        return value
 
     @model_validator(mode="after")
     def _check_backend(self) -> Settings:
@@ -136,8 +160,17 @@ class Settings(BaseSettings):
         return self.orchestrator_backend == "local"
 
     @cached_property
+    def api_key_entries(self) -> list[tuple[str | None, str]]:
+        """API_KEYS as (explicit tenant id or None, key): `key` or `tenant_id:key`, comma-separated."""
+        out: list[tuple[str | None, str]] = []
+        for entry in _split_keys(self.api_keys.get_secret_value()):
+            tenant, sep, key = entry.partition(":")
+            out.append((tenant, key) if sep else (None, entry))
+        return out
+
+    @cached_property
     def api_key_list(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+        return [key for _, key in self.api_key_entries]
 
     @cached_property
     def webhook_retry_delays(self) -> list[float]:
@@ -146,6 +179,10 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "orchestrator.db"
+
+
+def _split_keys(raw: str) -> list[str]:
+    return [k.strip() for k in raw.split(",") if k.strip()]
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:

@@ -53,7 +53,7 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
     except ValueError as exc:
         raise ValidationError(f"user_webhook_url {exc}", {"field": "user_webhook_url"}) from None
     inline = body.user_runpod_key.get_secret_value() if body.user_runpod_key else None
-    key = credentials.runpod_key_for(svc, owner, inline, body.credential_id)
+    key, credential_id = credentials.key_source(svc, owner, inline, body.credential_id)
     try:
         resolve_tier(body.gpu_tier)
     except SelectionError as exc:
@@ -72,7 +72,9 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         provider=body.provider,
         gpu_tier=body.gpu_tier,
         webhook_url=body.user_webhook_url,
-        runpod_key=svc.cipher.encrypt(key, context=dep_id),
+        # A stored credential is used by reference (shared.credentials.deployment_key); an inline key is copied.
+        runpod_key="" if credential_id else svc.cipher.encrypt(key, context=dep_id),
+        credential_id=credential_id,
         created_at=now,
         updated_at=now,
         deadline_at=later(now, svc.settings.deploy_timeout_seconds),

@@ -57,6 +57,10 @@ def _use_timeout(timeout: float) -> None:
 
 
 def fetch_model_facts(endpoint: str, model_id: str, token: str | None, timeout: float) -> ModelFacts:
+    from shared.tokens import header_safe
+
+    if token is not None and not header_safe(token):
+        raise HubError("model_gated", "the Hugging Face token holds characters no HTTP header can carry")
     _use_timeout(timeout)
     from huggingface_hub import HfApi
     from huggingface_hub.errors import (

@@ -37,6 +37,7 @@ from shared.models import Deployment
 from shared.services import Services
 from shared.states import SERVING
 from shared.store import Query, Where
+from shared.tokens import UnsafeToken, bearer
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # Runpod's limit for /run payloads
 RUNSYNC_DEFAULT_WAIT_MS = 60_000
@@ -268,7 +269,14 @@ class Runtime:
         s = svc.settings
         self.dep = dep
         self.base = f"{s.runpod_runtime_base.rstrip('/')}/v2/{dep.runpod_endpoint_id}"
-        self.headers = {"Authorization": f"Bearer {key}"}
+        try:
+            self.headers = bearer(key)
+        except UnsafeToken:
+            raise ConflictError(
+                "The deployment's Runpod key holds characters no HTTP header can carry; give it a new one "
+                f"(POST /v1/deployments/{dep.deployment_id}/credential)",
+                {"deployment_id": dep.deployment_id},
+            ) from None
         self.timeout = s.http_timeout_seconds
         self.inference_timeout = s.inference_timeout_seconds
 

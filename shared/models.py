@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from shared.states import Status
 from shared.timeutil import Timestamp
+from shared.tokens import check_token
 
 HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$")
 LogLevel = Literal["INFO", "WARNING", "ERROR"]
@@ -60,7 +61,8 @@ class Deployment(BaseModel):
     provider: str | None = None
     gpu_tier: str = "auto"
     webhook_url: str
-    runpod_key: str  # encrypted (shared.crypto); never returned
+    runpod_key: str = ""  # encrypted (shared.crypto); never returned; "" when credential_id is set
+    credential_id: str | None = None  # a stored credential used by reference (shared.credentials.deployment_key)
     created_at: Timestamp
     updated_at: Timestamp
     deadline_at: Timestamp
@@ -200,6 +202,13 @@ class CreateDeploymentRequest(BaseModel):
     gpu_count: int | None = Field(default=None, ge=1, le=8, description="GPUs per worker (default: fewest that fit)")
     env: dict[str, str] = Field(default_factory=dict, description="Extra worker environment (no secrets)")
     data_center_ids: list[str] = Field(default_factory=list, max_length=20, description="Preferred data centers")
+
+    @field_validator("user_runpod_key", "user_hf_token")
+    @classmethod
+    def _header_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_token(value.get_secret_value())
+        return value
 
     @field_validator("deployment_name")
     @classmethod

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from shared.tokens import UnsafeToken, bearer
+
 TRANSIENT = frozenset({"rate_limited", "unavailable"})
 
 
@@ -35,7 +37,10 @@ class RunpodClient:
     def __init__(self, api_key: str, config: RunpodConfig, http: httpx.Client | None = None):
         self._config = config
         self._http = http or httpx.Client(timeout=config.timeout_seconds)
-        self._auth = {"Authorization": f"Bearer {api_key}"}
+        try:
+            self._auth: dict[str, str] | None = bearer(api_key)
+        except UnsafeToken:
+            self._auth = None  # every call answers "unauthorized": no header can carry this key
 
     def close(self) -> None:
         self._http.close()
@@ -86,8 +91,9 @@ class RunpodClient:
         url = self._mgmt(f"/v2/serverless/{endpoint_id}/workers/{worker_id}/logs")
         lines: list[dict[str, Any]] = []
         deadline = time.monotonic() + budget_seconds
+        headers = self._headers()
         try:
-            with self._http.stream("GET", url, headers=self._auth, params={"tail": tail, "source": "container"}) as r:
+            with self._http.stream("GET", url, headers=headers, params={"tail": tail, "source": "container"}) as r:
                 if not r.is_success:
                     r.read()
                     raise _error_from(r)
@@ -119,9 +125,15 @@ class RunpodClient:
     def _mgmt(self, path: str) -> str:
         return self._config.api_base.rstrip("/") + path
 
+    def _headers(self) -> dict[str, str]:
+        if self._auth is None:
+            raise RunpodError("unauthorized", "the Runpod API key holds characters no HTTP header can carry")
+        return self._auth
+
     def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        headers = self._headers()
         try:
-            resp = self._http.request(method, url, headers=self._auth, **kwargs)
+            resp = self._http.request(method, url, headers=headers, **kwargs)
         except httpx.TimeoutException:
             raise RunpodError("unavailable", "Runpod did not answer in time") from None
         except httpx.HTTPError as exc:

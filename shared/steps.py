@@ -35,7 +35,9 @@ def _hf_token(ctx: StepContext) -> str | None:
     token = ctx.dep.model_facts.get("hf_token")
     if token:
         return ctx.svc.cipher.decrypt(token, context=ctx.dep.deployment_id)
-    return ctx.settings.hf_token.get_secret_value() if ctx.settings.hf_token else None
+    # The operator's token only with HF_TOKEN_FOR_TENANTS: else a tenant could probe what it can read.
+    allowed = ctx.settings.hf_token and ctx.settings.hf_token_for_tenants
+    return ctx.settings.hf_token.get_secret_value() if allowed else None
 
 
 def _on_runpod_error(ctx: StepContext, exc: RunpodError) -> None:

@@ -16,10 +16,12 @@ from shared.timeutil import Timestamp
 
 TENANTS = "tenants"
 API_KEYS = "api_keys"
-DEFAULT_TENANT = "tenant_default"
+BOOTSTRAP_PREFIX = "tenant_boot_"
 KEY_PREFIX = "do_live_"
 Tier = Literal["free", "starter", "pro", "enterprise"]
 TenantStatus = Literal["active", "suspended"]
+# A deleted tenant stays as a tombstone: its id is never reused and a bootstrap tenant is not re-created.
+StoredStatus = Literal["active", "suspended", "deleted"]
 
 
 class Tenant(BaseModel):
@@ -29,8 +31,9 @@ class Tenant(BaseModel):
     name: str
     email: str
     tier: Tier = "free"
-    status: TenantStatus = "active"
+    status: StoredStatus = "active"
     created_at: Timestamp
+    deleted_at: Timestamp | None = None
     webhook_secret: str | None = None  # encrypted
     previous_webhook_secret: str | None = None  # encrypted; still signs for a grace period after rotation
     previous_secret_until: Timestamp | None = None
@@ -115,47 +118,97 @@ def create_tenant(svc: Services, body: TenantCreate, tenant_id: str | None = Non
         created_at=svc.now(),
     )
     svc.store.create(TENANTS, tenant.id, tenant.model_dump(mode="json"))
+    _ensure_webhook_secret(svc, tenant.id)
     return get_tenant(svc, tenant.id)
 
 
+def _ensure_webhook_secret(svc: Services, tenant_id: str) -> None:
+    """Every tenant has its signing secret from the start, so deliveries and GET /v1/webhooks/secret have one."""
+    from shared import signing  # signing imports this module
+
+    signing.secrets_for(svc, tenant_id)
+
+
+def _live(doc: dict | None) -> bool:
+    return doc is not None and doc.get("status") != "deleted"
+
+
 def get_tenant(svc: Services, tenant_id: str) -> Tenant:
+    ensure_bootstrap_tenants(svc)
     doc = svc.store.get(TENANTS, tenant_id) if len(tenant_id) <= 64 else None
-    if doc is None:
+    if not _live(doc):
         raise NotFoundError(f"Tenant {tenant_id} not found", {"tenant_id": tenant_id})
     return Tenant.model_validate(doc)
 
 
 def list_tenants(svc: Services) -> list[Tenant]:
+    ensure_bootstrap_tenants(svc)
     rows = svc.store.query(Query(TENANTS, order_by=(("created_at", "desc"),), limit=1000))
-    return [Tenant.model_validate(doc) for _, doc in rows]
+    return [Tenant.model_validate(doc) for _, doc in rows if _live(doc)]
 
 
 def update_tenant(svc: Services, tenant_id: str, body: TenantUpdate) -> Tenant:
+    ensure_bootstrap_tenants(svc)
+
     def change(doc: dict | None) -> dict | None:
-        if doc is None:
+        if not _live(doc):
             return None
         return {**doc, **body.model_dump(exclude_none=True)}
 
-    doc, _ = svc.store.update(TENANTS, tenant_id, change)
-    if doc is None:
+    doc, _ = svc.store.update(TENANTS, tenant_id, change) if len(tenant_id) <= 64 else (None, False)
+    if not _live(doc):
         raise NotFoundError(f"Tenant {tenant_id} not found", {"tenant_id": tenant_id})
     return Tenant.model_validate(doc)
 
 
 def delete_tenant(svc: Services, tenant_id: str) -> None:
-    """Removes the tenant; its keys stop working at once (they point at a tenant that is gone)."""
+    """Revokes its keys and leaves a tombstone (status `deleted`, secrets dropped): every key of it stops at
+    once, bootstrap keys (API_KEYS) included, and a bootstrap tenant is not re-created on their next use."""
     get_tenant(svc, tenant_id)
     for key in list_keys(svc, tenant_id):
         revoke_key(svc, key.id, tenant_id)
-    svc.store.delete(TENANTS, tenant_id)
+    from shared.timeutil import iso
+
+    def bury(doc: dict | None) -> dict | None:
+        if not _live(doc):
+            return None
+        kept = {k: doc[k] for k in ("id", "name", "email", "tier", "created_at") if k in doc}
+        return {**kept, "status": "deleted", "deleted_at": iso(svc.now())}
+
+    svc.store.update(TENANTS, tenant_id, bury)
 
 
-def ensure_default_tenant(svc: Services) -> None:
-    if svc.extras.get("default_tenant_ready"):
+# ---- bootstrap keys (API_KEYS) ------------------------------------------------------------------
+
+
+def bootstrap_tenant_id(key: str) -> str:
+    """A bootstrap key's own tenant: stable across restarts and instances, derived from the key."""
+    return BOOTSTRAP_PREFIX + key_hash(key)[:16]
+
+
+def bootstrap_tenants(svc: Services) -> dict[str, str]:
+    """SHA-256 of each API_KEYS key → its tenant: the explicit one (`tenant:key`) or its own."""
+    cached = svc.extras.get("bootstrap_tenants")
+    if cached is None:
+        cached = {key_hash(key): tenant or bootstrap_tenant_id(key) for tenant, key in svc.settings.api_key_entries}
+        svc.extras["bootstrap_tenants"] = cached
+    return cached
+
+
+def _ensure_bootstrap_tenant(svc: Services, tenant_id: str) -> None:
+    """Create a bootstrap tenant unless a record exists; a tombstone (deleted) counts as existing."""
+    if svc.store.get(TENANTS, tenant_id) is None:
+        name = "Bootstrap (API_KEYS)"
+        create_tenant(svc, TenantCreate(name=name, email="local@localhost.localdomain"), tenant_id)
+
+
+def ensure_bootstrap_tenants(svc: Services) -> None:
+    """So that the admin API sees (and can suspend or delete) bootstrap tenants before their first use."""
+    if svc.extras.get("bootstrap_tenants_ready"):
         return
-    if svc.store.get(TENANTS, DEFAULT_TENANT) is None:
-        create_tenant(svc, TenantCreate(name="Default (API_KEYS)", email="local@localhost.localdomain"), DEFAULT_TENANT)
-    svc.extras["default_tenant_ready"] = True
+    for tenant_id in sorted(set(bootstrap_tenants(svc).values())):
+        _ensure_bootstrap_tenant(svc, tenant_id)
+    svc.extras["bootstrap_tenants_ready"] = True
 
 
 # ---- API keys -----------------------------------------------------------------------------------
@@ -206,19 +259,24 @@ def revoke_key(svc: Services, key_id: str, tenant_id: str | None = None) -> ApiK
 
 
 def authenticate(svc: Services, authorization: str | None) -> Principal:
-    """Bearer key → its tenant. Bootstrap keys (API_KEYS) belong to the default tenant."""
+    """Bearer key → its tenant, which must be active. Bootstrap keys (API_KEYS) have their own tenants."""
     scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > 512:
         raise UnauthorizedError("Missing or invalid API key")
     digest = key_hash(token)
-    if any(same(key_hash(k), digest) for k in svc.settings.api_key_list):
-        ensure_default_tenant(svc)
-        return Principal(tenant_id=DEFAULT_TENANT, key_hash=digest)
-    doc = svc.store.get(API_KEYS, digest)
-    if doc is None or not same(doc.get("hash", ""), digest) or doc.get("revoked_at"):
-        raise UnauthorizedError("Missing or invalid API key")
-    tenant = svc.store.get(TENANTS, doc["tenant_id"])
+    tenant_id = next((t for h, t in bootstrap_tenants(svc).items() if same(h, digest)), None)
+    if tenant_id is None:
+        doc = svc.store.get(API_KEYS, digest)
+        if doc is None or not same(doc.get("hash", ""), digest) or doc.get("revoked_at"):
+            raise UnauthorizedError("Missing or invalid API key")
+        tenant_id = doc["tenant_id"]
+        tenant = svc.store.get(TENANTS, tenant_id)
+    else:
+        tenant = svc.store.get(TENANTS, tenant_id)
+        if tenant is None:  # first use; a deleted one is a tombstone, never re-created
+            _ensure_bootstrap_tenant(svc, tenant_id)
+            tenant = svc.store.get(TENANTS, tenant_id)
     if tenant is None or tenant.get("status") != "active":
         raise UnauthorizedError("Missing or invalid API key")
-    return Principal(tenant_id=doc["tenant_id"], key_hash=digest)
+    return Principal(tenant_id=tenant_id, key_hash=digest)

@@ -18,7 +18,7 @@ from tests.e2e_support import TEST_INSTALL_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "test-api-key-12345"
-ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN_TOKEN = "test-admin-token-0123456789-abcdefghij"  # ADMIN_TOKEN needs 32+ characters
 
 # Fast pacing for tests; production defaults are in shared/config.py.
 FAST_ENV = {

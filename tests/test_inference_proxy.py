@@ -22,7 +22,7 @@ from tests.conftest import ROOT, free_port, launch
 from tests.e2e_support import LLM, SDXL, Fakes, create_body, running_fakes
 from tests.worker.support import WORKER_PYTHON, WORKER_VENV_READY, publish
 
-ADMIN_TOKEN = "admin-token-for-proxy-tests"
+ADMIN_TOKEN = "admin-token-for-proxy-tests-0123456789"
 
 
 @pytest.fixture(scope="module")

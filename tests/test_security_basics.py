@@ -56,3 +56,19 @@ def test_invalid_settings_name_the_variable() -> None:
         load_settings({"PORT": "not-a-port"})
     with pytest.raises(ConfigError, match="GOOGLE_CLOUD_PROJECT"):
         load_settings({"ORCHESTRATOR_BACKEND": "gcp"})
+
+
+def test_admin_token_needs_32_characters() -> None:
+    with pytest.raises(ConfigError, match=r"ADMIN_TOKEN.*32"):
+        load_settings({"ADMIN_TOKEN": "x" * 31})
+    assert load_settings({"ADMIN_TOKEN": "x" * 32}).admin_token.get_secret_value() == "x" * 32
+    assert not load_settings({"ADMIN_TOKEN": ""}).admin_token.get_secret_value()  # empty: /admin is off
+
+
+def test_api_keys_take_an_explicit_tenant_or_get_their_own() -> None:
+    settings = load_settings({"API_KEYS": "key-one, team-a:key-two,team-a:key-three"})
+    assert settings.api_key_entries == [(None, "key-one"), ("team-a", "key-two"), ("team-a", "key-three")]
+    assert settings.api_key_list == ["key-one", "key-two", "key-three"]
+    for bad in ("bad tenant:key", ":key", "team-a:"):
+        with pytest.raises(ConfigError, match="API_KEYS"):
+            load_settings({"API_KEYS": bad})

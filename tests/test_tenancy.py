@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
+import threading
+from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from standardwebhooks import Webhook
 
 from functions.routes import ROUTER
+from shared import idempotency
+from shared.config import load_settings
+from shared.crypto import Cipher
+from shared.errors import ConflictError
+from shared.services import Services
+from shared.store.sqlite import SqliteStore
+from shared.timeutil import iso
 from tests.conftest import ADMIN_TOKEN
-from tests.e2e_support import SDXL, create_body, fresh_rate_window, wait_until
+from tests.e2e_support import GATED, SDXL, create_body, fresh_rate_window, wait_until
 
 
 @pytest.fixture
@@ -271,3 +282,257 @@ def test_webhook_secret_is_per_tenant(server) -> None:
     sb = server.client.get("/v1/webhooks/secret", headers=b).json()["secret"]
     assert sa != sb and server.client.get("/v1/webhooks/secret", headers=a).json()["secret"] == sa
     assert httpx.get(f"{server.base_url}/v1/webhooks/secret").status_code == 401
+
+
+# ---- issue 10: bootstrap tenants, tombstones, keys no header can carry, failed authentications ------
+
+
+def _boot_tenant(key: str) -> str:
+    return "tenant_boot_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _db_doc(server, collection: str, doc_id: str) -> dict | None:
+    with sqlite3.connect(server.data_dir / "orchestrator.db") as conn:
+        row = conn.execute("SELECT doc FROM docs WHERE collection=? AND id=?", (collection, doc_id)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def _db_put(server, collection: str, doc_id: str, doc: dict) -> None:
+    with sqlite3.connect(server.data_dir / "orchestrator.db") as conn:
+        conn.execute("INSERT OR REPLACE INTO docs (collection, id, doc) VALUES (?, ?, ?)",
+                     (collection, doc_id, json.dumps(doc)))  # fmt: skip
+
+
+def _cipher(server) -> Cipher:
+    return Cipher((server.data_dir / "encryption_keys").read_text().strip())
+
+
+def test_each_bootstrap_key_has_its_own_tenant_unless_told_otherwise(start_server, fakes) -> None:
+    keys = "key-one-0000000000,key-two-0000000000,team-a:key-three-000000,team-a:key-four-0000000"
+    server = start_server(env={**fakes.env(), "API_KEYS": keys})
+    one, two, three, four = (server.as_key(k.rpartition(":")[2]) for k in keys.split(","))
+    dep_id = server.client.post("/v1/deployments", json=create_body(fakes), headers=one).json()["deployment_id"]
+    assert server.client.get(f"/v1/deployments/{dep_id}", headers=one).status_code == 200
+    assert server.client.get(f"/v1/deployments/{dep_id}", headers=two).status_code == 404
+    assert server.client.delete(f"/v1/deployments/{dep_id}", headers=two).status_code == 404
+    assert server.client.get("/v1/deployments", headers=two).json()["data"] == []
+    shared = server.client.post("/v1/deployments", json=create_body(fakes), headers=three).json()["deployment_id"]
+    assert server.client.get(f"/v1/deployments/{shared}", headers=four).status_code == 200  # one tenant: team-a
+    assert server.client.get(f"/v1/deployments/{shared}", headers=one).status_code == 404
+    tenants = {t["id"] for t in server.admin("GET", "/admin/tenants").json()["data"]}
+    assert {_boot_tenant("key-one-0000000000"), _boot_tenant("key-two-0000000000"), "team-a"} <= tenants
+
+
+def test_suspending_or_deleting_a_bootstrap_tenant_stops_its_key_for_good(server) -> None:
+    tid = _boot_tenant(server.api_key)
+    assert server.admin("GET", f"/admin/tenants/{tid}").status_code == 200  # listed before its first use
+    assert server.get("/v1/webhooks/secret").json()["secret"].startswith("whsec_")
+    assert server.admin("PATCH", f"/admin/tenants/{tid}", json={"status": "suspended"}).status_code == 200
+    assert server.get("/v1/deployments").status_code == 401
+    assert server.get("/v1/webhooks/secret").status_code == 401
+    assert server.admin("PATCH", f"/admin/tenants/{tid}", json={"status": "active"}).status_code == 200
+    assert server.get("/v1/deployments").status_code == 200
+    assert server.admin("DELETE", f"/admin/tenants/{tid}").status_code == 204
+    for _ in range(2):  # not re-created by the next request
+        assert server.get("/v1/deployments").status_code == 401
+        assert server.get("/v1/webhooks/secret").status_code == 401
+    assert server.admin("GET", f"/admin/tenants/{tid}").status_code == 404
+    assert tid not in {t["id"] for t in server.admin("GET", "/admin/tenants").json()["data"]}
+    assert server.admin("PATCH", f"/admin/tenants/{tid}", json={"status": "active"}).status_code == 404
+    assert _db_doc(server, "tenants", tid)["status"] == "deleted"
+
+
+def test_a_tenant_has_its_webhook_secret_from_creation(server) -> None:
+    tenant = server.admin("POST", "/admin/tenants", json={"name": "S", "email": "s@example.com"}).json()
+    assert _db_doc(server, "tenants", tenant["id"])["webhook_secret"]
+
+
+def test_keys_no_header_can_carry_are_refused_and_never_reach_a_header(server, fakes) -> None:
+    for bad in ("rpa_ä", "rpa_with space", "rpa_\u2028x", "rpa_\x7f"):
+        for body in ({"api_key": bad}, {"credentials": {"api_key": bad}}):
+            resp = server.post("/v1/credentials", json=body)
+            assert resp.status_code == 422 and resp.json()["error"] == "ValidationError", (bad, resp.text)
+            assert bad not in resp.text
+        resp = server.post("/v1/deployments", json=create_body(fakes, user_runpod_key=bad))
+        assert resp.status_code == 422, (bad, resp.text)
+        resp = server.post("/v1/deployments", json=create_body(fakes, user_hf_token=bad.replace("rpa_", "hf_")))
+        assert resp.status_code == 422, (bad, resp.text)
+    assert server.get("/v1/credentials").json()["data"] == [] and server.get("/v1/deployments").json()["data"] == []
+    # A credential stored before this check existed: validating it says invalid, never 500.
+    tid, cipher = _boot_tenant(server.api_key), _cipher(server)
+    _db_put(server, "credentials", "cred_legacy", {
+        "id": "cred_legacy", "tenant_id": tid, "provider": "runpod", "name": "old", "masked_key": "****",
+        "secret": cipher.encrypt("rpa_ä", context="cred_legacy"), "is_valid": None,
+        "created_at": "2026-01-01T00:00:00.000000Z"})  # fmt: skip
+    checked = server.post("/v1/credentials/cred_legacy/validate")
+    assert checked.status_code == 200 and checked.json()["is_valid"] is False, checked.text
+    # A deployment whose stored inline key predates the check: jobs are a 409 that says what to do.
+    dep_id = server.post("/v1/deployments", json=create_body(fakes)).json()["deployment_id"]
+    server.wait_status(dep_id, "ready")
+    doc = _db_doc(server, "deployments", dep_id)
+    _db_put(server, "deployments", dep_id, {**doc, "runpod_key": cipher.encrypt("rpa_ü", context=dep_id)})
+    run = server.post(f"/v1/deployments/{dep_id}/run", json={"input": {}})
+    assert run.status_code == 409 and "/credential" in run.json()["message"], run.text
+
+
+def test_failed_authentications_are_limited_per_client(start_server) -> None:
+    server = start_server(env={"AUTH_FAILURES_PER_MINUTE": "5", "HF_ENDPOINT": "http://127.0.0.1:9"})
+    fresh_rate_window()
+    assert server.get("/v1/deployments").status_code == 200
+    assert server.client.get("/v1/deployments").status_code == 401  # no credential at all: not counted
+    statuses = [server.client.get("/v1/deployments", headers=server.as_key(f"guess-{i}")).status_code
+                for i in range(4)]  # fmt: skip
+    statuses.append(server.client.get("/admin/tenants", headers={"X-Admin-Token": "x" * 40}).status_code)
+    assert statuses == [401] * 5, statuses
+    limited = server.client.get("/v1/deployments", headers=server.as_key("guess-5"))
+    assert limited.status_code == 429 and limited.json()["error"] == "RateLimitError"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    # The right key and the right admin token wait too: a guesser learns nothing until the minute ends.
+    assert server.get("/v1/deployments").status_code == 429
+    assert server.admin("GET", "/admin/tenants").status_code == 429
+
+
+def test_the_operators_hf_token_serves_tenants_only_when_allowed(start_server, fakes) -> None:
+    body = create_body(fakes, hf_model_id=GATED, gpu_tier="auto")
+    strict = start_server(env={**fakes.env(), "HF_TOKEN": "hf_good"})
+    dep_id = strict.post("/v1/deployments", json=body).json()["deployment_id"]
+    assert strict.wait_status(dep_id, {"failed", "ready"})["error"]["code"] == "model_gated"
+    strict.stop()
+    allowed = start_server(env={**fakes.env(), "HF_TOKEN": "hf_good", "HF_TOKEN_FOR_TENANTS": "true"})
+    dep_id = allowed.post("/v1/deployments", json=body).json()["deployment_id"]
+    assert allowed.wait_status(dep_id, {"failed", "ready"})["status"] == "ready"
+
+
+# ---- issue 11.10: credentials by reference ----------------------------------------------------------
+
+
+def _settled(server, dep_id: str) -> str:
+    """Ready with finalize done (scaling then goes to Runpod at once); returns the endpoint id."""
+    finalized = lambda: any(s["name"] == "finalize" and s["state"] == "succeeded"  # noqa: E731
+                            for s in server.deployment(dep_id)["steps"])  # fmt: skip
+    wait_until(finalized)
+    return server.wait_status(dep_id, "ready")["runpod_endpoint_id"]
+
+
+def _auth_of(fakes, path_suffix: str) -> list[str]:
+    return [r.headers.get("authorization", "") for r in fakes.runpod.requests
+            if r.method == "PATCH" and r.path.endswith(path_suffix)]  # fmt: skip
+
+
+def test_deployments_use_a_stored_credential_by_reference(server, fakes) -> None:
+    cred = server.post("/v1/credentials", json={"api_key": "rpa_valid"}).json()
+    body = create_body(fakes, user_runpod_key=None, credential_id=cred["id"])
+    dep_id = server.post("/v1/deployments", json=body).json()["deployment_id"]
+    endpoint = _settled(server, dep_id)
+    stored = _db_doc(server, "deployments", dep_id)
+    assert stored["credential_id"] == cred["id"] and stored["runpod_key"] == ""  # no copy of the key
+    # The key is rotated at Runpod; one PUT moves the deployment to the new key.
+    fakes.runpod.valid_keys = {"rpa_test", "rpa_rotated"}
+    put = server.client.put(f"/v1/credentials/{cred['id']}", json={"api_key": "rpa_rotated"}, headers=server.auth)
+    assert put.status_code == 200 and put.json()["masked_key"] == "rpa_****ated" and "rpa_rotated" not in put.text
+    scaled = server.post(f"/v1/deployments/{dep_id}/scale", json={"min_replicas": 0, "max_replicas": 2})
+    assert scaled.status_code == 200, scaled.text
+    wait_until(lambda: "Bearer rpa_rotated" in _auth_of(fakes, endpoint))
+    refused = server.delete(f"/v1/credentials/{cred['id']}")
+    assert refused.status_code == 409 and refused.json()["details"]["deployment_ids"] == [dep_id]
+    bad = server.client.put(f"/v1/credentials/{cred['id']}", json={"api_key": "rpa_ä"}, headers=server.auth)
+    assert bad.status_code == 422
+    other = server.as_key(server.new_tenant_key("Other"))
+    assert server.client.put(f"/v1/credentials/{cred['id']}", json={"api_key": "rpa_x1"}, headers=other).status_code \
+        == 404  # fmt: skip
+    assert server.delete(f"/v1/deployments/{dep_id}").status_code == 204
+    server.wait_status(dep_id, "deleted")
+    assert server.delete(f"/v1/credentials/{cred['id']}").status_code == 204
+
+
+def test_a_deployment_can_be_given_a_new_key(server, fakes) -> None:
+    dep_id = server.post("/v1/deployments", json=create_body(fakes)).json()["deployment_id"]  # inline rpa_test
+    endpoint = _settled(server, dep_id)
+    fakes.runpod.valid_keys = {"rpa_valid", "rpa_rotated"}  # rpa_test revoked at Runpod
+    path = f"/v1/deployments/{dep_id}/credential"
+    for body in ({}, {"user_runpod_key": "rpa_x", "credential_id": "cred_x"}, {"user_runpod_key": "rpa_ä"},
+                 {"credential_id": "cred_nope"}):  # fmt: skip
+        assert server.post(path, json=body).status_code == 422, body
+    changed = server.post(path, json={"user_runpod_key": "rpa_rotated"})
+    assert changed.status_code == 200 and changed.json() == {
+        "deployment_id": dep_id, "credential_id": None, "masked_key": "rpa_****ated"}  # fmt: skip
+    assert server.post(f"/v1/deployments/{dep_id}/scale", json={"min_replicas": 0, "max_replicas": 2}).status_code \
+        == 200  # fmt: skip
+    wait_until(lambda: "Bearer rpa_rotated" in _auth_of(fakes, endpoint))
+    cred = server.post("/v1/credentials", json={"api_key": "rpa_valid"}).json()
+    assert server.post(path, json={"credential_id": cred["id"]}).json()["credential_id"] == cred["id"]
+    assert _db_doc(server, "deployments", dep_id)["runpod_key"] == ""
+    assert server.delete(f"/v1/credentials/{cred['id']}").status_code == 409
+    assert server.post(f"/v1/deployments/{dep_id}/scale", json={"min_replicas": 0, "max_replicas": 1}).status_code \
+        == 200  # fmt: skip
+    wait_until(lambda: "Bearer rpa_valid" in _auth_of(fakes, endpoint))
+
+
+# ---- issue 11: idempotency keys and counters expire; a stale key is taken over once ---------------
+
+
+def test_expired_idempotency_keys_and_counters_are_dropped(server, fakes) -> None:
+    tid = _boot_tenant(server.api_key)
+    past = "2026-01-01T00:00:00.000000Z"
+    used = hashlib.sha256(f"{tid}|reused-key".encode()).hexdigest()
+    _db_put(server, "idempotency_keys", used, {"body_hash": "other", "state": "done", "answer": {},
+                                               "started_at": past, "expire_at": past})  # fmt: skip
+    _db_put(server, "idempotency_keys", "stale", {"state": "done", "started_at": past, "expire_at": past})
+    _db_put(server, "rate_limits", "stale:1", {"count": 3, "expire_at": past})
+    # An expired key counts as unused: a new request with it creates (it was a 409 "different body").
+    resp = server.post("/v1/deployments", json=create_body(fakes), headers={"Idempotency-Key": "reused-key"})
+    assert resp.status_code == 202, resp.text
+    assert _db_doc(server, "idempotency_keys", "stale") is None
+    assert _db_doc(server, "rate_limits", "stale:1") is None
+    again = server.post("/v1/deployments", json=create_body(fakes), headers={"Idempotency-Key": "reused-key"})
+    assert again.json()["deployment_id"] == resp.json()["deployment_id"]
+
+
+def test_idempotency_keys_expire_on_firestore_through_a_ttl_policy() -> None:
+    from tests.test_infra import hcl
+
+    assert hcl()["locals"]["ttl_fields"]["idempotency_keys"] == "expire_at"  # idempotency.once writes expire_at
+
+
+class _PausingStore(SqliteStore):
+    """A real SQLite store that holds every reader of an idempotency key at a barrier: both requests
+    read the stale key before either writes, the interleaving that let two takeovers both win."""
+
+    def __init__(self, path: Path, barrier: threading.Barrier) -> None:
+        super().__init__(path)
+        self.barrier = barrier
+
+    def get(self, collection: str, doc_id: str):
+        doc = super().get(collection, doc_id)
+        if collection == idempotency.KEYS:
+            self.barrier.wait(10)
+        return doc
+
+
+def test_two_takeovers_of_a_stale_idempotency_key_create_once(tmp_path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path)})
+    store = _PausingStore(tmp_path / "orchestrator.db", threading.Barrier(2))
+    svc = Services(
+        settings=settings, store=store, queue=None, cipher=Cipher(settings.encryption_keys.get_secret_value())
+    )
+    stale = iso(svc.now() - timedelta(seconds=120))
+    doc_id = hashlib.sha256(b"t1|k").hexdigest()
+    until = iso(svc.now() + timedelta(hours=1))
+    pending = {"body_hash": "b", "state": "pending", "started_at": stale, "holder": "dead", "expire_at": until}
+    store.create(idempotency.KEYS, doc_id, pending)
+    created: list[int] = []
+    outcomes: list[object] = []
+
+    def request() -> None:
+        try:
+            outcomes.append(idempotency.once(svc, "t1", "k", "b", lambda: created.append(1) or {"n": len(created)}))
+        except ConflictError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert len(created) == 1, outcomes
+    assert sum(isinstance(o, ConflictError) for o in outcomes) == 1
