@@ -278,6 +278,22 @@ def deployment_key(svc: Services, dep: Deployment) -> str:
     return svc.cipher.decrypt(dep.runpod_key, context=dep.deployment_id)
 
 
+def keep_own_copy(svc: Services, deployment_id: str) -> None:
+    """Copy a deployment's referenced key onto the deployment itself, so its credential can go.
+
+    A tenant's forced delete removes its credentials while the cleanup of its deployments still needs the key.
+    """
+
+    def change(d: Deployment) -> Deployment | None:
+        if not d.credential_id:
+            return None
+        d.runpod_key = svc.cipher.encrypt(deployment_key(svc, d), context=d.deployment_id)
+        d.credential_id = None
+        return d
+
+    repo.mutate(svc, deployment_id, change)
+
+
 def deployment_runpod(svc: Services, dep: Deployment) -> RunpodClient:
     """A Runpod client acting with the deployment's key (see `deployment_key`)."""
     return svc.runpod(deployment_key(svc, dep))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from shared import deployments, engine, lifecycle, repo, tenants
+from shared import credentials, deployments, engine, lifecycle, repo, tenants
 from shared.credentials import CREDENTIALS
 from shared.errors import ConflictError
 from shared.models import Deployment
@@ -108,6 +108,8 @@ def delete_tenant(svc: Services, tenant_id: str, force: bool = False) -> None:
             },
         )
     for dep in live:
+        if dep.credential_id:
+            credentials.keep_own_copy(svc, dep.deployment_id)  # cleanup needs the key after the credential is gone
         engine.request_delete(svc, dep.deployment_id)  # the cleanup step removes and verifies the endpoint
         deployments.release_name(svc, dep)
     for cred_id in creds:

@@ -106,6 +106,23 @@ def test_deleting_a_tenant_with_deployments_is_refused_then_cascades_with_force(
     assert left == 0
 
 
+def test_a_forced_delete_still_cleans_up_deployments_that_use_a_stored_credential(server, fakes) -> None:
+    tid, headers = new_tenant(server, "Delta")
+    cred = httpx.post(
+        f"{server.base_url}/v1/credentials", headers=headers, json={"name": "main", "api_key": "rpa_test"}
+    )
+    assert cred.status_code == 201, cred.text
+    dep_id = create(server, fakes, headers, user_runpod_key=None, credential_id=cred.json()["id"])
+    ep = _wait_endpoint(server, dep_id)
+    assert _stored(server, dep_id)["credential_id"] == cred.json()["id"]
+
+    assert server.admin("DELETE", f"/admin/tenants/{tid}", params={"force": "true"}).status_code == 204
+    wait_until(lambda: _stored(server, dep_id)["status"] == "deleted", message="the deployment was not deleted")
+    assert ep not in fakes.runpod.endpoints
+    with sqlite3.connect(server.data_dir / "orchestrator.db") as db:
+        assert db.execute("SELECT count(*) FROM docs WHERE collection='credentials'").fetchone()[0] == 0
+
+
 def test_deleting_a_tenant_with_nothing_left_is_allowed(server, fakes) -> None:
     tid, _ = new_tenant(server, "Gamma")
     assert server.admin("DELETE", f"/admin/tenants/{tid}").status_code == 204
