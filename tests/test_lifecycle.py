@@ -13,6 +13,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
+from shared.tenants import bootstrap_tenant_id
 from shared.timeutil import iso
 from tests.e2e_support import LLM, SDXL, Fakes, create_body, endpoint_name, wait_until
 
@@ -368,10 +369,11 @@ def _write_claim(server, owner: str, name: str, deployment_id: str, claimed_at: 
 
 
 def test_a_claim_whose_create_crashed_is_freed_after_a_grace_period(server, fakes) -> None:
-    deploy(server, fakes)  # makes the default tenant exist
+    deploy(server, fakes)  # makes the key's tenant exist
+    tenant = bootstrap_tenant_id(server.api_key)
     now = datetime.now(UTC)
-    _write_claim(server, "tenant_default", "fresh", "dep_2026_00000000000000aa", iso(now))
-    _write_claim(server, "tenant_default", "stale", "dep_2026_00000000000000bb", iso(now - timedelta(minutes=5)))
+    _write_claim(server, tenant, "fresh", "dep_2026_00000000000000aa", iso(now))
+    _write_claim(server, tenant, "stale", "dep_2026_00000000000000bb", iso(now - timedelta(minutes=5)))
     fresh = server.post("/v1/deployments", json=create_body(fakes, deployment_name="fresh"))
     assert fresh.status_code == 409, "a claim younger than the grace period may still be a create in flight"
     stale = server.post("/v1/deployments", json=create_body(fakes, deployment_name="stale"))

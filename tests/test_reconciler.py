@@ -195,7 +195,7 @@ def test_two_runs_at_once_do_the_work_once(start_server) -> None:
         ready_deployment(server, fakes)
         leak = plant(fakes, endpoint_name(UNKNOWN))
         # The first run's list of endpoints hangs (until the client's 2 s timeout): it holds the run.
-        fakes.runpod.fail_next("GET", "/v2/serverless", "timeout")
+        fakes.runpod.fail_next("GET", "/v2/serverless$", "timeout")  # the list, not the drift check's GET by id
         before = len(fakes.runpod.requests_to("GET", "/v2/serverless"))
         first: dict = {}
         runner = threading.Thread(target=lambda: first.update(reconcile_now(server)))

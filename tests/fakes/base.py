@@ -64,7 +64,7 @@ class ScriptedFaults:
     @dataclass
     class Fault:
         method: str  # "*" matches any method
-        path_prefix: str
+        path_prefix: str  # ending in "$": this exact path only
         kind: str
         remaining: int
         status: int = 503
@@ -79,7 +79,9 @@ class ScriptedFaults:
 
     def take(self, method: str, path: str) -> ScriptedFaults.Fault | None:
         for fault in self.pending:
-            if fault.method in ("*", method.upper()) and path.startswith(fault.path_prefix):
+            exact = fault.path_prefix.endswith("$")
+            matches = path == fault.path_prefix[:-1] if exact else path.startswith(fault.path_prefix)
+            if fault.method in ("*", method.upper()) and matches:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self.pending.remove(fault)
