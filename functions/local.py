@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from shared.config import ConfigError, load_settings
 
     configure_logging()
+    os.umask(0o077)  # DATA_DIR holds secrets: every file this process writes is private to its user
     try:
         settings = load_settings()
         keys = _ensure_api_keys(settings)

@@ -150,7 +150,7 @@ def _fill_local_secrets(settings: Settings) -> None:
     """The embedded default keeps its generated secrets in DATA_DIR (mode 0600), stable across runs."""
     if settings.internal_secret and settings.encryption_keys:
         return
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not settings.internal_secret:
         settings.internal_secret = SecretStr(
             _read_or_create(settings.data_dir / "internal_secret", lambda: secrets.token_urlsafe(32))
