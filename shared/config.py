@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     queue_dispatch_deadline_seconds: float = Field(default=120.0, gt=0)
     queue_workers: int = Field(default=8, ge=1)
 
+    # Long-lived requests (log streams, runsync, the OpenAI proxy) may hold a server thread for minutes:
+    # at most this many per tenant and per process, so they can never take every thread.
+    long_requests_per_tenant: int = Field(default=4, ge=1)
+    long_requests_max: int = Field(default=16, ge=1)
+    server_threads: int = Field(default=48, ge=4, le=1024)  # `make run`'s waitress threads
+
     # Google Cloud (ORCHESTRATOR_BACKEND=gcp).
     google_cloud_project: str | None = None
     region: str | None = None
@@ -76,6 +82,15 @@ class Settings(BaseSettings):
     step_function_url: str | None = None
     reconcile_function_url: str | None = None
     tasks_invoker_sa: str | None = None
+
+    @model_validator(mode="after")
+    def _check_long_requests(self) -> Settings:
+        if self.long_requests_max + self.queue_workers >= self.server_threads:
+            raise ValueError(
+                "LONG_REQUESTS_MAX + QUEUE_WORKERS must stay below SERVER_THREADS, so short requests and "
+                "the task dispatcher always find a free thread"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_backend(self) -> Settings:
