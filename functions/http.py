@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import pydantic
 from flask import Request, Response
+from werkzeug.exceptions import HTTPException
 
 from shared.errors import (
     ApiError,
@@ -33,6 +34,18 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(err: ApiError) -> Response:
     return json_response(err.body(), err.status, err.headers)
+
+
+def framework_error_response(exc: HTTPException) -> Response:
+    """An error the web framework raised before our router ran (a path no URL rule matches, such as one
+    holding a newline), in the documented error shape instead of an HTML page."""
+    status = exc.code or 500
+    name = "".join(word.capitalize() for word in (exc.name or "Http").split()).replace("-", "") + "Error"
+    if status == 404:
+        name = "NotFoundError"
+    body = {"error": name, "message": exc.description or exc.name or "error", "details": {}}
+    headers = {k: v for k, v in exc.get_headers() if k.lower() in ("allow", "retry-after")}
+    return json_response(body, status, headers)
 
 
 def read_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> bytes:

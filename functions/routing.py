@@ -45,6 +45,7 @@ class Route:
     responses: dict[int, type[pydantic.BaseModel] | None] = field(default_factory=dict)
     tag: str = "deployments"
     public: bool = True  # listed in /openapi.json and routed by the public gateway
+    query: dict[str, dict] = field(default_factory=dict)  # query parameter -> JSON schema (for /openapi.json)
 
     @property
     def rule(self) -> str:

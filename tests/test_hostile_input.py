@@ -168,3 +168,9 @@ def test_data_files_are_private(tmp_path) -> None:
             assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, f"{path.name} is {oct(path.stat().st_mode)}"
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("path", ["/v1/deployments/a%0Ab", "/x%0A", "/internal/deployment-logs/a%0A"])
+def test_paths_no_url_rule_matches_get_the_documented_404(server, path) -> None:
+    """A newline in a path escapes the framework's catch-all rule: still JSON, never its HTML page."""
+    assert _is_error(server.client.get(path, headers=server.auth), 404)["error"] == "NotFoundError"
