@@ -85,7 +85,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_long_requests(self) -> Settings:
-        if self.long_requests_max + self.queue_workers >= self.server_threads:
+        local = self.orchestrator_backend == "local"  # on GCP the platform sets each instance's concurrency
+        if local and self.long_requests_max + self.queue_workers >= self.server_threads:
             raise ValueError(
                 "LONG_REQUESTS_MAX + QUEUE_WORKERS must stay below SERVER_THREADS, so short requests and "
                 "the task dispatcher always find a free thread"
