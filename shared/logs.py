@@ -57,7 +57,7 @@ def parse_event_id(value: str) -> tuple[tuple[str, str] | None, str | None]:
         return None, digest or None
     ts, sep, doc_id = cursor_text.partition("/")
     try:
-        parse(ts)
+        ts = iso(parse(ts))  # the stored form, so the keyset comparison matches exactly
     except ValueError:
         raise invalid from None
     if not sep or not doc_id:

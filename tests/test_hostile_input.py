@@ -178,3 +178,13 @@ def test_data_files_are_private(tmp_path) -> None:
 def test_paths_no_url_rule_matches_get_the_documented_404(server, path) -> None:
     """A newline in a path escapes the framework's catch-all rule: still JSON, never its HTML page."""
     assert _is_error(server.client.get(path, headers=server.auth), 404)["error"] == "NotFoundError"
+
+
+def test_openapi_documents_query_parameters_and_naive_times_as_utc(server) -> None:
+    spec = server.client.get("/openapi.json").json()
+    logs = spec["paths"]["/v1/deployments/{deployment_id}/logs"]["get"]
+    since = next(p for p in logs["parameters"] if p["name"] == "since")
+    assert since["in"] == "query" and "UTC" in since["schema"]["description"]
+    assert "404" in logs["responses"] and "413" in spec["paths"]["/v1/deployments"]["post"]["responses"]
+    listing = spec["paths"]["/v1/deployments"]["get"]["parameters"]
+    assert {p["name"] for p in listing} == {"status", "model_id", "limit", "cursor"}
