@@ -54,6 +54,9 @@ NOT_DEPLOYED = {
     "queue_min_backoff_seconds": "local queue only; Cloud Tasks' retry_config in infra/tasks.tf",
     "queue_max_backoff_seconds": "local queue only; Cloud Tasks' retry_config in infra/tasks.tf",
     "queue_workers": "local queue only; Cloud Tasks' rate_limits in infra/tasks.tf",
+    "long_requests_per_tenant": "tuning knob; the default suits production (counted per instance)",
+    "long_requests_max": "tuning knob; the default suits production (counted per instance)",
+    "server_threads": "local server only (Cloud Run sets each instance's concurrency)",
 }
 # Settings infra/ already sets that shared/config.py does not have yet (requested from its owner).
 REQUESTED_SETTINGS: set[str] = set()
