@@ -13,6 +13,9 @@ PER_TENANT = 4  # LONG_REQUESTS_PER_TENANT's default
 TOTAL = 16  # LONG_REQUESTS_MAX's default
 
 
+OPEN: list = []  # the iterators of open streams: dropping one would close its connection
+
+
 def _open_stream(stack: ExitStack, client: httpx.Client, key: str, dep: str) -> httpx.Response:
     resp = stack.enter_context(
         client.stream(
@@ -21,7 +24,9 @@ def _open_stream(stack: ExitStack, client: httpx.Client, key: str, dep: str) -> 
         )
     )  # fmt: skip
     if resp.status_code == 200:
-        next(resp.iter_raw())  # the server is inside the stream, holding its thread
+        chunks = resp.iter_raw()
+        next(chunks)  # the server is inside the stream, holding its thread
+        OPEN.append(chunks)
     else:
         resp.read()
     return resp
@@ -61,3 +66,4 @@ def test_long_streams_are_capped_per_tenant_and_in_all_and_short_requests_still_
         assert short.get(f"/v1/deployments/{deps[4]}", headers=server.as_key(keys[4])).status_code == 200
         listing = short.get("/v1/deployments", headers=server.as_key(keys[0]))
         assert listing.status_code == 200 and listing.json()["data"]
+    OPEN.clear()
