@@ -36,13 +36,14 @@ def error_response(err: ApiError) -> Response:
     return json_response(err.body(), err.status, err.headers)
 
 
+_FRAMEWORK_NAMES = {404: "NotFoundError", 405: "MethodNotAllowedError", 413: "PayloadTooLargeError"}
+
+
 def framework_error_response(exc: HTTPException) -> Response:
     """An error the web framework raised before our router ran (a path no URL rule matches, such as one
     holding a newline), in the documented error shape instead of an HTML page."""
     status = exc.code or 500
-    name = "".join(word.capitalize() for word in (exc.name or "Http").split()).replace("-", "") + "Error"
-    if status == 404:
-        name = "NotFoundError"
+    name = _FRAMEWORK_NAMES.get(status) or "".join(w.capitalize() for w in (exc.name or "Http").split()) + "Error"
     body = {"error": name, "message": exc.description or exc.name or "error", "details": {}}
     headers = {k: v for k, v in exc.get_headers() if k.lower() in ("allow", "retry-after")}
     return json_response(body, status, headers)
