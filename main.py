@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import functions_framework
 from flask import Request, Response
+from werkzeug.exceptions import HTTPException
 
+from functions.http import framework_error_response
 from functions.logging_setup import configure_logging
 from functions.routes import ROUTER
 
 configure_logging()
+
+
+@functions_framework.errorhandler(HTTPException)
+def framework_error(exc: HTTPException) -> Response:
+    return framework_error_response(exc)
 
 
 @functions_framework.http

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Request, Response
 
-from functions.http import json_response, parse_body
+from functions.http import json_response, parse_body, read_json
 from functions.security import api_principal
 from shared import deployments, idempotency
 from shared.models import CreateDeploymentRequest
@@ -19,7 +19,7 @@ def create_deployment(request: Request) -> Response:
     if key is None:
         created = deployments.create(svc, principal.owner, body).model_dump(mode="json")
     else:
-        raw = request.get_json(silent=True) or {}
+        raw = read_json(request)
         created, replayed = idempotency.once(
             svc,
             principal.owner,

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Request, Response
 
-from functions import http
+from functions import http, longcalls
 from functions.http import json_response
 from functions.security import api_principal
 from shared import inference
@@ -38,7 +38,8 @@ def run_job_sync(request: Request, deployment_id: str) -> Response:
     dep = inference.serving(svc, principal.owner, deployment_id)
     wait = inference.runsync_wait_ms(request.args.get("wait"))
     body = inference.run_body(read_json(request))
-    return json_response(inference.Runtime(svc, dep).runsync(body, wait), 200, headers)
+    runtime = inference.Runtime(svc, dep)
+    return longcalls.held(svc, principal.owner, lambda: json_response(runtime.runsync(body, wait), 200, headers))
 
 
 def job_status(request: Request, deployment_id: str, job_id: str) -> Response:
@@ -84,7 +85,11 @@ def _openai(request: Request, path: str) -> Response:
     dep = inference.route_model(svc, principal.owner, model)
     headers["X-Deployment-Id"] = dep.deployment_id
     upstream = {**body, "model": dep.model_id}  # vLLM serves the HF id (MODEL_NAME)
-    runtime = inference.Runtime(svc, dep)
+    return longcalls.held(svc, principal.owner, lambda: _proxy(inference.Runtime(svc, dep), path, upstream, headers))
+
+
+def _proxy(runtime: inference.Runtime, path: str, upstream: dict[str, Any], headers: dict[str, str]) -> Response:
+    stream = upstream.get("stream", False)
     if not stream:
         return json_response(runtime.openai(path, upstream), 200, headers)
     result = runtime.openai_stream(path, upstream)

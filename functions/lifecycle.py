@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from flask import Request, Response, stream_with_context
 
+from functions import longcalls
 from functions.http import json_response, parse_body
 from functions.security import api_principal
 from shared import deployments, lifecycle, logs
@@ -116,13 +117,17 @@ def stream_deployment_logs(request: Request, deployment_id: str) -> Response:
     principal, headers = api_principal(svc, request)
     deployments.owned(svc, principal.owner, deployment_id)
     last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-    events = logs.stream(svc, deployment_id, last, _bool_arg(request, "follow"))
-    first = next(events, None)  # validates Last-Event-ID before the 200 goes out
-    return Response(
-        stream_with_context(_sse(first, events)),
-        mimetype="text/event-stream",
-        headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+
+    def respond() -> Response:
+        events = logs.stream(svc, deployment_id, last, _bool_arg(request, "follow"))
+        first = next(events, None)  # validates Last-Event-ID before the 200 goes out
+        return Response(
+            stream_with_context(_sse(first, events)),
+            mimetype="text/event-stream",
+            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    return longcalls.held(svc, principal.owner, respond)
 
 
 def _sse(first: logs.Event | None, rest: Iterator[logs.Event]) -> Iterator[str]:

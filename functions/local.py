@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+MAX_RECEIVED_BODY_BYTES = 16 * 1024 * 1024  # above the largest route limit (10 MiB inference inputs)
 
 
 def _ensure_api_keys(settings) -> list[str]:
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from shared.config import ConfigError, load_settings
 
     configure_logging()
+    os.umask(0o077)  # DATA_DIR holds secrets: every file this process writes is private to its user
     try:
         settings = load_settings()
         keys = _ensure_api_keys(settings)
@@ -86,7 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     app = functions_framework.create_app(target="api", source=str(ROOT / "main.py"))
     if args.wrap:
         app = _load(args.wrap)(app, settings)
-    server = waitress.create_server(app, host=settings.host, port=settings.port, threads=16, ident=None)
+    server = waitress.create_server(
+        app,
+        host=settings.host,
+        port=settings.port,
+        threads=settings.server_threads,
+        ident=None,
+        # Bodies are received (to disk past 512 KiB) before the app runs; this stops a huge one while it
+        # arrives. Every route's own, smaller limit is enforced while reading (functions/http.py).
+        max_request_body_size=MAX_RECEIVED_BODY_BYTES,
+    )
 
     def stop(signum, frame):
         raise KeyboardInterrupt

@@ -22,6 +22,29 @@ ERROR_STATUSES = {
 }
 
 
+SINCE = {
+    "type": "string",
+    "format": "date-time",
+    "description": "ISO-8601; a time without a zone is UTC",
+    "examples": ["2026-01-01T00:00:00Z"],
+}
+LIST_QUERY = {
+    "status": {"type": "string"},
+    "model_id": {"type": "string"},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+    "cursor": {"type": "string", "description": "next_cursor of the previous page"},
+}
+LOGS_QUERY = {
+    "tail": {"type": "integer", "minimum": 1, "maximum": 5000},
+    "since": SINCE,
+    "workers": {"type": "boolean"},
+}
+STREAM_QUERY = {
+    "follow": {"type": "boolean"},
+    "last_event_id": {"type": "string", "description": "as the Last-Event-ID header"},
+}
+
+
 @cache
 def spec() -> dict[str, Any]:
     from functions.routes import ROUTER
@@ -47,10 +70,10 @@ def spec() -> dict[str, Any]:
             "responses": {},
         }
         params = [seg[1:-1] for seg in r.path.split("/") if seg.startswith("{")]
-        if params:
-            op["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
-            ]
+        parameters = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
+        parameters += [{"name": q, "in": "query", "required": False, "schema": s} for q, s in r.query.items()]
+        if parameters:
+            op["parameters"] = parameters
         if r.request is not None:
             op["requestBody"] = {
                 "required": True,
@@ -61,8 +84,15 @@ def spec() -> dict[str, Any]:
             if model is not None:
                 entry["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
             op["responses"][str(status)] = entry
-        for status, text in ERROR_STATUSES[r.auth].items():
-            op["responses"].setdefault(str(status), {"description": text, "content": error_schema})
+        errors = dict(ERROR_STATUSES[r.auth])
+        if params and r.auth != "none":
+            errors[404] = "Not found (also another tenant's, or an id that cannot exist)"
+        if r.request is not None:
+            errors |= {413: "Request body too large", 415: "Body is not application/json"}
+        for status, text in errors.items():
+            entry = op["responses"].setdefault(str(status), {"description": text, "content": error_schema})
+            if "content" not in entry:  # listed without a model: it is an error in the documented shape
+                entry.update(description=text, content=error_schema)
         if r.auth == "api_key":
             op["security"] = [{"bearerAuth": []}]
         elif r.auth == "worker_secret":

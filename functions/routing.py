@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -14,15 +15,18 @@ from flask import Request, Response
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
-from functions.http import error_response
+from functions.http import error_response, is_unicode
 from shared.errors import (
     ApiError,
     Contention,
+    DeploymentNotFoundError,
     InternalError,
     MethodNotAllowedError,
     NotFoundError,
     ServiceUnavailableError,
+    ValidationError,
 )
+from shared.store import valid_doc_id
 
 log = logging.getLogger("orchestrator.http")
 
@@ -41,6 +45,7 @@ class Route:
     responses: dict[int, type[pydantic.BaseModel] | None] = field(default_factory=dict)
     tag: str = "deployments"
     public: bool = True  # listed in /openapi.json and routed by the public gateway
+    query: dict[str, dict] = field(default_factory=dict)  # query parameter -> JSON schema (for /openapi.json)
 
     @property
     def rule(self) -> str:
@@ -61,6 +66,12 @@ class Router:
         return Map(rules)
 
     def dispatch(self, request: Request, function: str | None = None) -> Response:
+        try:
+            return self._dispatch(request, function)
+        finally:
+            skip_unread_body(request)
+
+    def _dispatch(self, request: Request, function: str | None) -> Response:
         adapter = self._map(function).bind("", path_info=request.path)
         try:
             try:
@@ -72,6 +83,7 @@ class Router:
                 raise MethodNotAllowedError(
                     f"{request.method} is not allowed on {request.path}", headers={"Allow": allowed}
                 ) from None
+            check_params(request, params)
             return self.routes[index].handler(request, **params)
         except ApiError as err:
             return error_response(err)
@@ -83,3 +95,22 @@ class Router:
             incident = secrets.token_hex(6)
             log.exception("unhandled error (incident %s) on %s %s", incident, request.method, request.path)
             return error_response(InternalError("Internal error", {"incident": incident}))
+
+
+def check_params(request: Request, params: dict[str, str]) -> None:
+    """Path ids that could not name a stored document ("." or "..", "__x__", lone surrogates) are a 404
+    before any store sees them; query parameters must be valid Unicode."""
+    for name, value in params.items():
+        if not valid_doc_id(value):
+            if name == "deployment_id":
+                raise DeploymentNotFoundError("Deployment not found", {"deployment_id": "invalid"})
+            raise NotFoundError(f"No such {name.removesuffix('_id')}", {name: "invalid"})
+    for name, value in request.args.items(multi=True):
+        if not (is_unicode(name) and is_unicode(value)):
+            raise ValidationError("query parameters must be valid Unicode", {"field": "query"})
+
+
+def skip_unread_body(request: Request) -> None:
+    """What a handler did not read (a refused or oversized body) stays unread: the framework would
+    otherwise read it whole into memory after the answer (functions-framework's `read_request`)."""
+    request.stream = io.BytesIO()  # type: ignore[misc]  # werkzeug's cached_property is writable

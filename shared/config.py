@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     queue_dispatch_deadline_seconds: float = Field(default=120.0, gt=0)
     queue_workers: int = Field(default=8, ge=1)
 
+    # Long-lived requests (log streams, runsync, the OpenAI proxy) may hold a server thread for minutes:
+    # at most this many per tenant and per process, so they can never take every thread.
+    long_requests_per_tenant: int = Field(default=4, ge=1)
+    long_requests_max: int = Field(default=16, ge=1)
+    server_threads: int = Field(default=48, ge=4, le=1024)  # `make run`'s waitress threads
+
     # Google Cloud (ORCHESTRATOR_BACKEND=gcp).
     google_cloud_project: str | None = None
     region: str | None = None
@@ -116,6 +122,16 @@ class Settings(BaseSettings):
             if sep and (not BOOTSTRAP_TENANT_ID.match(tenant) or not key):
                 raise ValueError("each entry is `key` or `tenant_id:key` (tenant_id: letters, digits, _ or -)")
         return value
+
+    @model_validator(mode="after")
+    def _check_long_requests(self) -> Settings:
+        local = self.orchestrator_backend == "local"  # on GCP the platform sets each instance's concurrency
+        if local and self.long_requests_max + self.queue_workers >= self.server_threads:
+            raise ValueError(
+                "LONG_REQUESTS_MAX + QUEUE_WORKERS must stay below SERVER_THREADS, so short requests and "
+                "the task dispatcher always find a free thread"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_backend(self) -> Settings:
@@ -209,7 +225,7 @@ def _fill_local_secrets(settings: Settings) -> None:
     """The embedded default keeps its generated secrets in DATA_DIR (mode 0600), stable across runs."""
     if settings.internal_secret and settings.encryption_keys and settings.install_id:
         return
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not settings.install_id:
         install_id = _read_or_create(settings.data_dir / "install_id", _new_install_id)
         if not INSTALL_ID_PATTERN.fullmatch(install_id):

@@ -381,7 +381,7 @@ def _decode(resp: httpx.Response) -> Any:
         return {}
     try:
         return resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's json can follow
         raise BadGatewayError(
             "Runpod answered with a body that is not JSON", {"upstream_status": resp.status_code}
         ) from None
@@ -415,7 +415,7 @@ def upstream_error(resp: httpx.Response, dep: Deployment, job_id: str | None = N
 def _detail(resp: httpx.Response) -> str:
     try:
         body = resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return resp.text[:300]
     if isinstance(body, dict):
         for key in ("detail", "error", "message", "title"):
@@ -514,7 +514,7 @@ def _stream_error(head: bytes, dep: Deployment) -> ApiError | None:
         return None
     try:
         parsed = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return vllm_error(parsed, dep)
 

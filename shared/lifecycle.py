@@ -17,7 +17,7 @@ from shared.models import Deployment
 from shared.runpod import RunpodError
 from shared.services import Services
 from shared.states import GONE, PROVISIONING, SERVING, Status, can_move
-from shared.store import Query, Where
+from shared.store import Query, Where, valid_doc_id
 from shared.timeutil import later
 
 MAX_PAGE = 100
@@ -32,12 +32,20 @@ def encode_cursor(dep: Deployment) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[str, str]:
+    """The (created_at, deployment id) a cursor holds; anything else (null, a number, text that is not
+    valid Unicode) is a 422, never a query."""
     try:
-        created_at, dep_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(value, list) or len(value) != 2:
+            raise ValueError
+        created_at, dep_id = value
         if not isinstance(created_at, str) or not isinstance(dep_id, str):
             raise ValueError
+        if not valid_doc_id(dep_id):  # also refuses lone surrogates: they cannot reach the store
+            raise ValueError
+        created_at.encode("utf-8")
         return created_at, dep_id
-    except ValueError:
+    except (ValueError, TypeError, RecursionError):
         raise ValidationError("cursor is not one this API returned", {"field": "cursor"}) from None
 
 

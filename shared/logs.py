@@ -1,13 +1,16 @@
 """A deployment's logs: the JSON listing, Runpod worker output, and the live event stream (SSE).
 
-Log lines are ordered by (timestamp, id); an event id is "<timestamp>/<id>", so a client that
-reconnects with Last-Event-ID resumes exactly after the last line it saw. While following a live
-deployment, lines younger than LIVE_LAG are held back a moment: a writer that took its timestamp
-earlier may still be committing, and emitting past it would open a gap.
+Log lines are ordered by (timestamp, id); a log event's id is "<timestamp>/<id>", a status event's
+"<last log id>#<status digest>" and done's "<last log id>#done", so a client that reconnects with
+Last-Event-ID (of any event) resumes exactly after the last line it saw and gets a status only if it
+changed. While following a live deployment, lines younger than LIVE_LAG are held back a moment: a
+writer that took its timestamp earlier may still be committing, and emitting past it would open a gap.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -27,6 +30,7 @@ from shared.timeutil import iso, parse
 LIVE_LAG = timedelta(seconds=1.0)
 PAGE = 500
 HEARTBEAT_SECONDS = 15.0
+START = "-"  # the log cursor of a status sent before any log line
 Event = tuple[str, str | None, dict[str, Any] | None]  # (event name, id, data); name ":" is a heartbeat
 
 
@@ -34,15 +38,31 @@ def event_id(line: LogLine) -> str:
     return f"{iso(line.timestamp)}/{line.id}"
 
 
-def parse_event_id(value: str) -> tuple[str, str]:
-    ts, sep, doc_id = value.partition("/")
+def _cursor_text(cursor: tuple[str, str] | None) -> str:
+    return f"{cursor[0]}/{cursor[1]}" if cursor else START
+
+
+def status_event_id(cursor: tuple[str, str] | None, status: dict[str, Any]) -> str:
+    """`<last log line's id>#<digest of the status>`: a resume from it continues after that line and
+    does not repeat a status the client already has; a status that changed meanwhile is sent."""
+    text = json.dumps(status, sort_keys=True, separators=(",", ":"), default=str)
+    return f"{_cursor_text(cursor)}#{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def parse_event_id(value: str) -> tuple[tuple[str, str] | None, str | None]:
+    """(log cursor, status digest) from a Last-Event-ID this stream sent (a log, status or done id)."""
+    invalid = ValidationError("Last-Event-ID is not one this stream sent", {"header": "Last-Event-ID"})
+    cursor_text, _, digest = value.partition("#")
+    if cursor_text == START:
+        return None, digest or None
+    ts, sep, doc_id = cursor_text.partition("/")
     try:
-        parse(ts)
+        ts = iso(parse(ts))  # the stored form, so the keyset comparison matches exactly
     except ValueError:
-        raise ValidationError("Last-Event-ID is not one this stream sent", {"header": "Last-Event-ID"}) from None
+        raise invalid from None
     if not sep or not doc_id:
-        raise ValidationError("Last-Event-ID is not one this stream sent", {"header": "Last-Event-ID"})
-    return ts, doc_id
+        raise invalid
+    return (ts, doc_id), digest or None
 
 
 def _line(doc_id: str, doc: dict) -> LogLine:
@@ -127,8 +147,7 @@ def stream(
     svc: Services, deployment_id: str, last_event_id: str | None, follow: bool, poll_seconds: float = 0.25
 ) -> Iterator[Event]:
     """log, status and done events until the deployment settles (or, with follow, until it is deleted)."""
-    cursor = parse_event_id(last_event_id) if last_event_id else None
-    last_status: dict[str, Any] | None = None
+    cursor, last_digest = parse_event_id(last_event_id) if last_event_id else (None, None)
     last_sent = time.monotonic()
     settled_seen = False
     while True:
@@ -147,11 +166,13 @@ def stream(
         if len(lines) == PAGE:
             continue
         current = status_event(dep)
-        if current != last_status:
-            yield "status", None, current
-            last_status, last_sent = current, time.monotonic()
+        status_id = status_event_id(cursor, current)
+        digest = status_id.rpartition("#")[2]
+        if digest != last_digest and not (last_digest == "done" and settled):  # "done": it had the last
+            yield "status", status_id, current
+            last_digest, last_sent = digest, time.monotonic()
         if final_pass:
-            yield "done", None, {**current, "endpoint_url": dep.endpoint_url}
+            yield "done", f"{_cursor_text(cursor)}#done", {**current, "endpoint_url": dep.endpoint_url}
             return
         if time.monotonic() - last_sent > HEARTBEAT_SECONDS:
             yield ":", None, None

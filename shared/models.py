@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -137,6 +136,8 @@ RESERVED_ENV = re.compile(
 SECRET_ENV_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_KEY|CREDENTIAL)")
 SECRET_ENV_VALUE = re.compile(r"^(rpa_|hf_|sk-|do_live_|ghp_|github_pat_|AKIA|xox[abp]-|-----BEGIN)")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
+MAX_REPLICAS = 100  # workers per endpoint; also keeps every integer far below Firestore's 2^63
+MAX_COUNTER = 2**53  # internal counters (step generation, attempt)
 DEPLOYMENT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -166,11 +167,10 @@ def check_worker_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def check_webhook_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http or https URL")
-    if parts.username or parts.password:
-        raise ValueError("must not carry credentials")
+    """The URL in the ASCII form it is stored and called with (IDNA host, percent-encoded path)."""
+    from shared.netguard import ascii_url
+
+    url = ascii_url(url)
     if len(url) > 2048:
         raise ValueError("must be at most 2048 characters")
     return url
@@ -196,8 +196,10 @@ class CreateDeploymentRequest(BaseModel):
     deployment_name: str | None = Field(
         default=None, description="A readable name, unique among your deployments (lowercase, digits, dashes)"
     )
-    min_replicas: int = Field(default=0, description="Workers kept warm once ready (0 = scale to zero)")
-    max_replicas: int = Field(default=1, description="Most workers at once")
+    min_replicas: int = Field(
+        default=0, ge=0, le=MAX_REPLICAS, description="Workers kept warm once ready (0 = scale to zero)"
+    )
+    max_replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS, description="Most workers at once")
     idle_timeout_seconds: int = Field(default=5, ge=1, le=3600, description="Idle seconds before a worker stops")
     gpu_count: int | None = Field(default=None, ge=1, le=8, description="GPUs per worker (default: fewest that fit)")
     env: dict[str, str] = Field(default_factory=dict, description="Extra worker environment (no secrets)")
@@ -350,8 +352,8 @@ class DeploymentHealth(BaseModel):
 class ScaleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    min_replicas: int = Field(description="Minimum workers kept running (>= 0)")
-    max_replicas: int = Field(description="Maximum workers (>= 1)")
+    min_replicas: int = Field(ge=0, le=MAX_REPLICAS, description="Minimum workers kept running (>= 0)")
+    max_replicas: int = Field(ge=1, le=MAX_REPLICAS, description="Maximum workers (>= 1)")
 
     @model_validator(mode="after")
     def _rules(self) -> ScaleRequest:
@@ -414,9 +416,9 @@ class StepTask(BaseModel):
     kind: Literal["step", "webhook"] = "step"
     deployment_id: str | None = None
     step: str | None = None
-    seq: int | None = None
-    delivery_id: str | None = None
-    attempt: int | None = None
+    seq: int | None = Field(default=None, ge=0, le=MAX_COUNTER)
+    delivery_id: str | None = Field(default=None, max_length=128)
+    attempt: int | None = Field(default=None, ge=0, le=MAX_COUNTER)
     issued_at: Timestamp | None = None
 
 

@@ -15,11 +15,20 @@ def utcnow() -> datetime:
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime(FORMAT)
+    """FORMAT, zero-padded to four-digit years (strftime's %Y is not, for years before 1000)."""
+    return dt.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    """An ISO-8601 time as an aware UTC datetime; a time without a zone is UTC (never the server's
+    local time). ValueError for text that is not a time or falls outside the representable range."""
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is outside the supported time range") from None
 
 
 def later(dt: datetime, seconds: float) -> datetime:

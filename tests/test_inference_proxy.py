@@ -439,3 +439,35 @@ def _wait_http(url: str, process: subprocess.Popen, timeout: float = 60) -> None
             pass
         time.sleep(0.2)
     raise AssertionError(f"{url} never answered")
+
+
+def test_long_proxy_calls_are_capped_per_tenant(server, fakes, ready) -> None:
+    """Issue 10.6: streamed completions hold a server thread; the fifth at once for one tenant is a 429."""
+    fakes.runpod.openai_chunk_delay = 0.3
+    words = " ".join(["word"] * 200)  # about a minute of chunks: the streams stay open while we look
+    body = {"model": LLM, "messages": [{"role": "user", "content": words}], "stream": True}
+    client = httpx.Client(base_url=server.base_url, headers=server.auth, timeout=10)
+    try:
+        streams = []
+        for _ in range(4):  # LONG_REQUESTS_PER_TENANT's default
+            resp = client.send(client.build_request("POST", "/v1/chat/completions", json=body), stream=True)
+            assert resp.status_code == 200
+            chunks = resp.iter_raw()
+            next(chunks)  # the proxy is relaying: its slot is held
+            streams.append((resp, chunks))  # keep the iterator: dropping it would close the connection
+        over = client.post("/v1/chat/completions", json={**body, "stream": False})
+        assert over.status_code == 429 and over.headers["Retry-After"], over.text
+        assert over.json()["error"] == "RateLimitError" and over.json()["details"]["kind"] == "long_requests"
+        runsync = client.post(f"/v1/deployments/{ready['image']['deployment_id']}/runsync", json={"input": {}})
+        assert runsync.status_code == 429  # runsync counts against the same cap
+        for resp, _ in streams:
+            resp.close()
+    finally:
+        fakes.runpod.openai_chunk_delay = 0.05
+        client.close()
+    # The slots come back once the server notices the closed streams (its next write fails).
+    small = {"model": LLM, "messages": [{"role": "user", "content": "hi"}]}
+    deadline = time.monotonic() + 20
+    while server.post("/v1/chat/completions", json=small).status_code == 429:
+        assert time.monotonic() < deadline, "long-request slots were not released after the clients left"
+        time.sleep(0.1)

@@ -60,6 +60,9 @@ NOT_DEPLOYED = {
     "auth_failures_per_minute": "tuning knob; the default suits production",
     "trusted_proxy_hops": "depends on the proxies in front; the operator sets it (README, Configuration)",
     "hf_token_for_tenants": "operator policy, off by default: HF_TOKEN is not used for tenants' models",
+    "long_requests_per_tenant": "tuning knob; the default suits production (counted per instance)",
+    "long_requests_max": "tuning knob; the default suits production (counted per instance)",
+    "server_threads": "local server only (Cloud Run sets each instance's concurrency)",
 }
 # Settings infra/ already sets that shared/config.py does not have yet (requested from its owner).
 REQUESTED_SETTINGS: set[str] = set()

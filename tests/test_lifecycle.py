@@ -298,6 +298,23 @@ def test_sse_stream_from_first_event_to_done_and_resume_loses_nothing(server, fa
     assert bad.status_code == 422
 
 
+def test_sse_every_event_has_an_id_and_a_resume_from_a_status_repeats_nothing(server, fakes) -> None:
+    fakes.runpod.ready_after_seconds = 1.0
+    dep_id = deploy(server, fakes)
+    live = [e for e in _read_stream(server, dep_id) if e.data]  # validating to done; not the `retry:` field
+    assert all(e.id for e in live), [(e.event, e.id) for e in live if not e.id]
+    statuses = [i for i, e in enumerate(live) if e.event == "status"]
+    assert len(statuses) >= 2
+    for index in statuses:
+        resumed = _read_stream(server, dep_id, last_event_id=live[index].id)
+        logs_after = [e.id for e in live[index + 1 :] if e.event == "log"]
+        assert [e.id for e in resumed if e.event == "log"][: len(logs_after)] == logs_after  # nothing lost
+        assert live[index].id not in [e.id for e in resumed], "a resume repeated the status it resumed from"
+        assert resumed[-1].event == "done"
+    after_done = _read_stream(server, dep_id, last_event_id=live[-1].id)
+    assert [e.event for e in after_done if e.data] == ["done"]
+
+
 def test_worker_events_show_as_progress_errors_and_warnings(server, fakes) -> None:
     fakes.runpod.set_worker_state("initializing")
     dep_id = deploy(server, fakes)

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from shared.queue.base import Task, task_id
+from shared.store.sqlite import private_db_file
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class LocalTaskQueue:
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_db_file(self.path)  # 0600, in a 0700 DATA_DIR
         self._clock = clock
         self._lock = threading.Lock()
         self._conn = _connect(self.path)

@@ -61,3 +61,17 @@ class DocumentStore(Protocol):
 
     def increment(self, collection: str, doc_id: str, field: str, by: int, defaults: Doc) -> int:
         """Atomically add `by` to an integer field (creating the document from `defaults`)."""
+
+
+MAX_ID_BYTES = 1500  # Firestore's limit for a document id
+
+
+def valid_doc_id(doc_id: str) -> bool:
+    """Whether `doc_id` can name a document on every backend (Firestore's rules: no "/", not "." or
+    "..", not "__...__", at most 1500 bytes of UTF-8). Callers answer 404 for anything else."""
+    if not doc_id or "/" in doc_id or doc_id in (".", "..") or (doc_id.startswith("__") and doc_id.endswith("__")):
+        return False
+    try:
+        return len(doc_id.encode("utf-8")) <= MAX_ID_BYTES
+    except UnicodeEncodeError:
+        return False

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from shared.errors import Contention
-from shared.store.base import Doc, Mutation, Query
+from shared.errors import Contention, NotFoundError
+from shared.store.base import Doc, Mutation, Query, valid_doc_id
 from shared.timeutil import iso, parse
 
 if TYPE_CHECKING:
@@ -138,12 +138,16 @@ class FirestoreStore:
         return self._client
 
     def _ref(self, collection: str, doc_id: str):
+        if not valid_doc_id(doc_id):  # "." / ".." / "__x__" would make Firestore answer InvalidArgument
+            raise NotFoundError("No such document", {"id": "invalid"})
         return self.client.collection(collection).document(doc_id)
 
     def ping(self) -> None:
         self.client.collection("_ping").document("ping").get(timeout=5)
 
     def get(self, collection: str, doc_id: str) -> Doc | None:
+        if not valid_doc_id(doc_id):  # Firestore would refuse the path: no such document can exist
+            return None
         snap = self._ref(collection, doc_id).get()
         return from_firestore(snap.to_dict()) if snap.exists else None
 

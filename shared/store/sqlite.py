@@ -7,6 +7,7 @@ Safe for many threads and several processes on one machine: every write is a sho
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -27,13 +28,24 @@ CREATE INDEX IF NOT EXISTS docs_owner_created ON docs (
 );
 """
 
+
+def private_db_file(path: Path) -> None:
+    """DATA_DIR holds secrets: its directory is made 0700 when this creates it, and a database (with its
+    -wal and -shm files, which SQLite creates with the database's mode) is 0600, never world-readable."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)  # made world-readable by an earlier version
+
+
 _OPS = {"==": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
 class SqliteStore:
     def __init__(self, path: Path, timeout_seconds: float = 10.0):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_db_file(self.path)
         self._timeout = timeout_seconds
         self._local = threading.local()
         # One writer at a time within the process: SQLite's own busy handler sleeps in coarse steps,
