@@ -101,6 +101,16 @@ variable "install_id" {
   }
 }
 
+variable "trusted_proxy_hops" {
+  description = "X-Forwarded-For entries, from the right, appended by proxies you trust. Google's front end appends the caller's address, so 1 counts failed authentications per real client (0 would count every caller as the front end's one address)."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.trusted_proxy_hops >= 0 && var.trusted_proxy_hops <= 10
+    error_message = "trusted_proxy_hops: 0 to 10."
+  }
+}
+
 variable "reconcile_dry_run" {
   description = "The reconciler reports the leftover endpoints it would delete (stats and logs) and deletes none."
   type        = bool

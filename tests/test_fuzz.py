@@ -31,7 +31,10 @@ def server(tmp_path_factory):
     # Hub and Runpod unreachable: creates are accepted and retry in the background; nothing leaves the box.
     env = {"HF_ENDPOINT": "http://127.0.0.1:9", "RUNPOD_API_BASE": "http://127.0.0.1:9",
            "RUNPOD_RUNTIME_BASE": "http://127.0.0.1:9", "HTTP_TIMEOUT_SECONDS": "0.5",
-           "INFERENCE_TIMEOUT_SECONDS": "0.5"}  # fmt: skip
+           "INFERENCE_TIMEOUT_SECONDS": "0.5",
+           # Negative cases send wrong credentials; past the failed-authentication limit every request of this one
+           # client would be a 429 and the rest of the run would test nothing (the limit has its own test).
+           "AUTH_FAILURES_PER_MINUTE": "1000000"}  # fmt: skip
     srv = launch(tmp_path_factory.mktemp("fuzz") / "data", env)
     yield srv
     srv.stop()

@@ -58,7 +58,6 @@ NOT_DEPLOYED = {
     "queue_max_backoff_seconds": "local queue only; Cloud Tasks' retry_config in infra/tasks.tf",
     "queue_workers": "local queue only; Cloud Tasks' rate_limits in infra/tasks.tf",
     "auth_failures_per_minute": "tuning knob; the default suits production",
-    "trusted_proxy_hops": "depends on the proxies in front; the operator sets it (README, Configuration)",
     "hf_token_for_tenants": "operator policy, off by default: HF_TOKEN is not used for tenants' models",
     "long_requests_per_tenant": "tuning knob; the default suits production (counted per instance)",
     "long_requests_max": "tuning knob; the default suits production (counted per instance)",
