@@ -10,7 +10,6 @@ upstream's `Retry-After`, for at most `max_attempts` attempts. Their numbers are
 
 from __future__ import annotations
 
-import math
 import random
 import re
 from collections.abc import Callable
@@ -32,7 +31,7 @@ NO_JITTER = (1.0, 1.0)
 FULL_JITTER = (0.0, 1.0)  # anywhere between no wait and the backoff: spreads racing writers apart
 
 Uniform = Callable[[float, float], float]
-_DELTA_SECONDS = re.compile(r"\d{1,20}(?:\.\d{1,9})?")
+_DELTA_SECONDS = re.compile(r"\d+(?:\.\d+)?")
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP-date (RFC 9110 10.2.3).
 
     None when absent or unusable (text, "inf", a negative number); a date in the past is 0; more than
-    a day is read as a day. Fractions of a second are accepted, as some servers send them.
+    a day (however many digits) is read as a day. Fractions of a second are accepted, as some servers send them.
     """
     text = (value or "").strip()
     if not text:
@@ -115,6 +114,4 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         if when.tzinfo is None:  # "-0000": UTC with no claim about the local zone
             when = when.replace(tzinfo=UTC)
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if not math.isfinite(seconds):
-        return None
     return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)

@@ -132,6 +132,7 @@ def test_the_defaults_keep_the_documented_numbers() -> None:
         ("0", 0.0),
         ("1.5", 1.5),  # not RFC 9110, but sent by some servers
         ("99999999999999999999", MAX_RETRY_AFTER_SECONDS),  # absurdly long: a day
+        ("9" * 400, MAX_RETRY_AFTER_SECONDS),  # past what a float holds: still a day
     ],
 )
 def test_delta_seconds(header, seconds) -> None:
