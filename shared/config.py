@@ -73,8 +73,11 @@ class Settings(BaseSettings):
     step_timeout_seconds: float = Field(default=600.0, gt=0)
     deploy_timeout_seconds: float = Field(default=3600.0, gt=0)
     ready_poll_interval_seconds: float = Field(default=15.0, gt=0)
+    # A step's transient faults: base doubling per attempt up to max, ± jitter, at most max_attempts.
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_max_seconds: float = Field(default=300.0, gt=0)
+    retry_jitter: float = Field(default=0.2, ge=0, lt=1)
+    retry_max_attempts: int = Field(default=12, ge=1)
     webhook_retry_schedule: str = "5,30,120,600,1800,3600"
     cleanup_max_attempts: int = Field(default=3, ge=1)
     reconcile_interval_seconds: float = Field(default=120.0, gt=0)
@@ -92,6 +95,11 @@ class Settings(BaseSettings):
     queue_max_backoff_seconds: float = Field(default=60.0, gt=0)
     queue_dispatch_deadline_seconds: float = Field(default=120.0, gt=0)
     queue_workers: int = Field(default=8, ge=1)
+
+    # Firestore compare-and-set: races lost in a row before a 503, and the (fully jittered) waits between.
+    store_update_attempts: int = Field(default=12, ge=1)
+    store_retry_base_seconds: float = Field(default=0.01, gt=0)
+    store_retry_max_seconds: float = Field(default=0.5, gt=0)
 
     # Long-lived requests (log streams, runsync, the OpenAI proxy) may hold a server thread for minutes:
     # at most this many per tenant and per process, so they can never take every thread.

@@ -11,7 +11,6 @@ answered 503 and retried, and the step that crashed is retried by the queue.
 from __future__ import annotations
 
 import logging
-import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,15 +19,16 @@ from typing import Any
 
 from shared import repo
 from shared.errors import Contention
+from shared.faults import Fault
 from shared.models import Deployment, ErrorInfo, StepRecord
 from shared.queue import Task
+from shared.retry import step_policy
 from shared.services import Services
 from shared.states import GONE, PROVISIONING, WAITING_FOR_WORKER, Status, can_move, is_ahead
 from shared.timeutil import iso, later
 
 log = logging.getLogger(__name__)
 
-MAX_STEP_ATTEMPTS = 12
 TIMEOUT_CODES = {"wait_ready": "ready_timeout"}
 UNBOUNDED_STEPS = frozenset({"wait_ready", "cleanup"})
 
@@ -330,25 +330,47 @@ class StepContext:
             notify.announce(self.svc, after, "deployment.ready")
         return moved
 
+    def handle_fault(
+        self,
+        fault: Fault,
+        give_up: Callable[[str], None] | None = None,
+        max_attempts: int | None = None,
+    ) -> None:
+        """The one place an upstream fault becomes a retry or a failure.
+
+        A transient fault is retried (`retry`); a permanent one fails the deployment with its code at
+        once. `give_up(message)`, when given, replaces failing the deployment in both cases (finalize
+        and cleanup end their step differently); `max_attempts` replaces RETRY_MAX_ATTEMPTS.
+        run_step calls it for every fault a step lets through.
+        """
+        if fault.transient:
+            self.retry(fault.code, fault.message, fault.retry_after, give_up=give_up, max_attempts=max_attempts)
+        elif give_up is not None:
+            give_up(fault.message)
+        else:
+            self.fail(fault.code, fault.message)
+
     def retry(
         self,
         code: str,
         message: str,
         retry_after: float | None = None,
         give_up: Callable[[str], None] | None = None,
-        max_attempts: int = MAX_STEP_ATTEMPTS,
+        max_attempts: int | None = None,
     ) -> None:
-        """A transient fault: try this step again later, with backoff, until its deadline.
+        """Try this step again later, with the step retry policy's backoff, until its deadline.
 
-        Past the last attempt, `give_up(message)` runs; by default the deployment fails.
+        Past the last attempt (RETRY_MAX_ATTEMPTS unless `max_attempts`), or when the wait would end
+        past the step's deadline, `give_up(message)` runs; by default the deployment fails with `code`.
         """
-        s = self.settings
+        policy = step_policy(self.settings)
+        if max_attempts is not None:
+            policy = policy.with_max_attempts(max_attempts)
         attempt = self.dep.attempt + 1
-        delay = min(s.retry_max_seconds, s.retry_base_seconds * 2 ** min(attempt - 1, 20))
-        delay = max(delay * random.uniform(0.8, 1.2), retry_after or 0.0)
+        delay = policy.delay(attempt, retry_after)
         deadline = self.dep.step_deadline_at
         too_late = deadline is not None and later(self.svc.now(), delay) > deadline
-        if attempt >= max_attempts or too_late:
+        if policy.exhausted(attempt) or too_late:
             final = f"{message} (gave up after {attempt} attempts)"
             if give_up is not None:
                 give_up(final)
@@ -435,7 +457,11 @@ def run_step(svc: Services, deployment_id: str, step: str, seq: int, issued_at: 
     try:
         if _past_deadline(ctx):
             return done("deadline passed")
-        fn(ctx)
+        try:
+            fn(ctx)
+        except Fault as exc:  # an upstream said no or is down: a retry or a failure, decided in one place
+            if not ctx.finished:
+                ctx.handle_fault(exc)
     except Contention:
         return not_yet("the deployment is contended", 2)
     except Exception as exc:  # a bug or an unexpected answer: retried, then failed visibly

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from shared.faults import Fault
+
 HEADROOM = 0.9  # use at most 90% of a GPU's memory (vLLM's default utilisation)
 MAX_POOLS = 3
 
@@ -32,10 +34,11 @@ class Selection:
     reason: str
 
 
-class SelectionError(Exception):
+class SelectionError(Fault):
+    """No pool fits the model or the request (never transient: the same input fails the same way)."""
+
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
+        super().__init__(code, message)
 
 
 @cache

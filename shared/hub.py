@@ -1,23 +1,27 @@
 """Hugging Face Hub metadata through `huggingface_hub` (imported lazily: it is heavy).
 
 `fetch_model_facts` returns what the steps need (size, library, pipeline, config) or raises
-`HubError` with a stable code: model_not_found, model_gated, hf_unavailable.
+`HubError` (a `Fault`) with a stable code: model_not_found, model_gated, hf_unavailable. Only what
+is really the Hub's fault (an HTTP error status, a network error or timeout, a body that is not JSON)
+becomes `hf_unavailable`; anything else raised here is a bug and surfaces as one.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from json import JSONDecodeError
 from typing import Any
+
+from shared.faults import Fault
 
 _factory_lock = threading.Lock()
 _factory_timeout: float | None = None
 
 
-class HubError(Exception):
+class HubError(Fault):
     def __init__(self, code: str, message: str, transient: bool = False):
-        super().__init__(message)
-        self.code, self.message, self.transient = code, message, transient
+        super().__init__(code, message, transient=transient)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ def fetch_model_facts(endpoint: str, model_id: str, token: str | None, timeout: 
     if token is not None and not header_safe(token):
         raise HubError("model_gated", "the Hugging Face token holds characters no HTTP header can carry")
     _use_timeout(timeout)
+    import httpx2  # huggingface_hub's HTTP client: its network errors and timeouts
     from huggingface_hub import HfApi
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -100,7 +105,7 @@ def fetch_model_facts(endpoint: str, model_id: str, token: str | None, timeout: 
         if status is not None and status < 500 and status != 429:
             raise HubError("model_not_found", f"Hugging Face rejected {model_id} ({status})") from None
         raise HubError("hf_unavailable", f"Hugging Face is unavailable ({status})", transient=True) from None
-    except Exception as exc:  # network errors, timeouts, bad JSON: the Hub is not usable right now
+    except (httpx2.HTTPError, JSONDecodeError, UnicodeDecodeError) as exc:  # network, timeouts, a body not JSON
         raise HubError("hf_unavailable", f"cannot reach Hugging Face ({type(exc).__name__})", transient=True) from None
     return _facts(model_id, info, gated)
 

@@ -9,6 +9,7 @@ in Runpod's queue.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from shared.errors import (
     ValidationError,
 )
 from shared.models import Deployment
+from shared.retry import parse_retry_after
 from shared.services import Services
 from shared.states import SERVING
 from shared.store import Query, Where
@@ -403,7 +405,8 @@ def upstream_error(resp: httpx.Response, dep: Deployment, job_id: str | None = N
     if status == 413:
         return PayloadTooLargeError("Runpod refused the request body as too large", details)
     if status == 429:
-        retry = resp.headers.get("Retry-After") or "1"
+        wait = parse_retry_after(resp.headers.get("Retry-After"))  # passed on as whole seconds
+        retry = str(math.ceil(wait)) if wait is not None else "1"
         return RateLimitError("Runpod's rate limit for this endpoint was reached", details, {"Retry-After": retry})
     if status in (408, 504):
         return GatewayTimeoutError(f"Runpod timed out ({status})", details)

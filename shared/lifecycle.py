@@ -13,8 +13,9 @@ from shared import repo
 from shared.credentials import deployment_runpod
 from shared.crypto import CryptoError
 from shared.errors import BadRequestError, ConflictError, ServiceUnavailableError, ValidationError
+from shared.faults import Fault
 from shared.models import Deployment
-from shared.runpod import RunpodError
+from shared.runpod import RunpodError, runpod_code
 from shared.services import Services
 from shared.states import GONE, PROVISIONING, SERVING, Status, can_move
 from shared.store import Query, Where, valid_doc_id
@@ -157,12 +158,12 @@ WAIT_POLL_SECONDS = 0.05
 MAX_PASSES = 8
 
 
-class ScalingFailed(Exception):
+class ScalingFailed(Fault):
     """Runpod did not take the desired workers (kind as in RunpodError; `saved`: kept and retried later)."""
 
     def __init__(self, kind: str, message: str, transient: bool):
-        super().__init__(message)
-        self.kind, self.message, self.transient = kind, message, transient
+        super().__init__(runpod_code(kind), message, transient=transient)
+        self.kind = kind
 
 
 def target_workers(d: Deployment) -> dict[str, int] | None:

@@ -1,7 +1,8 @@
 """A small Runpod client: REST v2 management (`/v2/serverless...`) and the serverless runtime API.
 
-Every call has a timeout. Errors become `RunpodError` with a `kind` the steps act on: transient
-kinds (`rate_limited`, `unavailable`) are retried through the queue, the others fail at once.
+Every call has a timeout. Errors become `RunpodError`, a `Fault` whose `kind` says what Runpod
+answered (callers act on `not_found`, `quota`, ...) and whose `code` is what a deployment failed by it
+shows: transient kinds (`rate_limited`, `unavailable`) are retried, the others fail at once.
 """
 
 from __future__ import annotations
@@ -11,19 +12,31 @@ from typing import Any
 
 import httpx
 
+from shared.faults import Fault
+from shared.retry import parse_retry_after
 from shared.tokens import UnsafeToken, bearer
 
 TRANSIENT = frozenset({"rate_limited", "unavailable"})
+CODES = {
+    "unauthorized": "runpod_unauthorized",
+    "forbidden": "runpod_forbidden",
+    "quota": "runpod_quota_exceeded",
+    "bad_request": "runpod_rejected",
+    "not_found": "runpod_not_found",
+    "rate_limited": "runpod_unavailable",
+    "unavailable": "runpod_unavailable",
+}
 
 
-class RunpodError(Exception):
+def runpod_code(kind: str) -> str:
+    """The deployment error code of a Runpod error kind."""
+    return CODES.get(kind, "runpod_unavailable")
+
+
+class RunpodError(Fault):
     def __init__(self, kind: str, message: str, status: int | None = None, retry_after: float | None = None):
-        super().__init__(message)
-        self.kind, self.message, self.status, self.retry_after = kind, message, status, retry_after
-
-    @property
-    def transient(self) -> bool:
-        return self.kind in TRANSIENT
+        super().__init__(runpod_code(kind), message, transient=kind in TRANSIENT, retry_after=retry_after)
+        self.kind, self.status = kind, status
 
 
 @dataclass(frozen=True)
@@ -152,7 +165,7 @@ class RunpodClient:
 def _error_from(resp: httpx.Response) -> RunpodError:
     status = resp.status_code
     detail = _problem_detail(resp)
-    retry_after = _seconds(resp.headers.get("Retry-After"))
+    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
     if status == 401:
         return RunpodError("unauthorized", "Runpod rejected the API key (401)", status)
     if status == 403:
@@ -185,10 +198,3 @@ def _problem_detail(resp: httpx.Response) -> str:
 def _mentions_quota(detail: str) -> bool:
     text = detail.lower()
     return any(word in text for word in ("quota", "worker limit", "max workers", "spend limit", "balance"))
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None

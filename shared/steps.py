@@ -1,4 +1,9 @@
-"""The deployment steps. Each runs as a task, claims the deployment, acts, then moves it on."""
+"""The deployment steps. Each runs as a task, claims the deployment, acts, then moves it on.
+
+A `Fault` (Runpod, the Hub, GPU selection) that a step lets through is turned into a retry or a
+failure by the step runner (`StepContext.handle_fault`); steps catch one only for their own
+behaviour: wait_ready polls again, finalize and cleanup end their step instead of failing it.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,12 @@ from shared import gpus, notify, repo, vram
 from shared.credentials import deployment_runpod
 from shared.crypto import CryptoError, callback_secret
 from shared.engine import REGISTRY, Move, StepContext
-from shared.hub import HubError, fetch_model_facts
+from shared.hub import fetch_model_facts
 from shared.models import Deployment
 from shared.runpod import RunpodClient, RunpodError
 from shared.states import GONE, Status
 from shared.worker_image import plan_worker
 
-RUNPOD_CODES = {
-    "unauthorized": "runpod_unauthorized",
-    "forbidden": "runpod_forbidden",
-    "quota": "runpod_quota_exceeded",
-    "bad_request": "runpod_rejected",
-    "not_found": "runpod_not_found",
-    "rate_limited": "runpod_unavailable",
-    "unavailable": "runpod_unavailable",
-}
 ASSUMED_VRAM_GB = 16.0
 UNHEALTHY_POLLS_TO_FAIL = 3
 
@@ -40,25 +36,11 @@ def _hf_token(ctx: StepContext) -> str | None:
     return ctx.settings.hf_token.get_secret_value() if allowed else None
 
 
-def _on_runpod_error(ctx: StepContext, exc: RunpodError) -> None:
-    code = RUNPOD_CODES.get(exc.kind, "runpod_unavailable")
-    if exc.transient:
-        ctx.retry(code, exc.message, exc.retry_after)
-    else:
-        ctx.fail(code, exc.message)
-
-
 @REGISTRY.register("validate")
 def validate(ctx: StepContext) -> None:
     dep = ctx.dep
     ctx.log("INFO", f"Validating Hugging Face model {dep.model_id}")
-    try:
-        facts = fetch_model_facts(
-            ctx.settings.hf_endpoint, dep.model_id, _hf_token(ctx), ctx.settings.http_timeout_seconds
-        )
-    except HubError as exc:
-        (ctx.retry if exc.transient else ctx.fail)(exc.code, exc.message)
-        return
+    facts = fetch_model_facts(ctx.settings.hf_endpoint, dep.model_id, _hf_token(ctx), ctx.settings.http_timeout_seconds)
     estimate = vram.estimate(facts)
     required = estimate.required_gb
     registered = dep.model_facts.get("registry_vram_gb")
@@ -100,11 +82,7 @@ def validate(ctx: StepContext) -> None:
 def select_gpu(ctx: StepContext) -> None:
     dep = ctx.dep
     required = float(dep.model_facts.get("required_vram_gb") or dep.model_vram_gb or ASSUMED_VRAM_GB)
-    try:
-        choice = gpus.select(required, dep.gpu_tier, dep.gpu_count_requested)
-    except gpus.SelectionError as exc:
-        ctx.fail(exc.code, exc.message)
-        return
+    choice = gpus.select(required, dep.gpu_tier, dep.gpu_count_requested)
     price, source = _catalog_price(ctx, choice.pools[0])
     plan = plan_worker(
         ctx.settings,
@@ -185,11 +163,7 @@ def endpoint_body(ctx: StepContext) -> dict:
 @REGISTRY.register("create_endpoint")
 def create_endpoint(ctx: StepContext) -> None:
     with _runpod(ctx) as client:
-        try:
-            endpoint_id, how = _find_or_create(ctx, client)
-        except RunpodError as exc:
-            _on_runpod_error(ctx, exc)
-            return
+        endpoint_id, how = _find_or_create(ctx, client)
         url = client.runtime_url(endpoint_id, "run")
 
         def record(d: Deployment) -> None:
@@ -250,10 +224,10 @@ def wait_ready(ctx: StepContext) -> None:
         try:
             health = client.endpoint_health(dep.runpod_endpoint_id or "")
         except RunpodError as exc:
-            if exc.transient:
-                _poll_again(ctx, f"health check failed ({exc.message})")
-            else:
-                _on_runpod_error(ctx, exc)
+            if not exc.transient:
+                raise
+            # Polling is this step's retry, bounded by the deployment's deadline: poll again.
+            _poll_again(ctx, f"health check failed ({exc.message})")
             return
     workers = health.get("workers") or {}
     up = sum(int(workers.get(k) or 0) for k in ("idle", "ready", "running"))
@@ -303,11 +277,8 @@ def finalize(ctx: StepContext) -> None:
     try:
         after = lifecycle.settle_at_ready(ctx.svc, ctx.dep.deployment_id)
     except lifecycle.ScalingFailed as exc:
-        if exc.transient:
-            ctx.retry(RUNPOD_CODES.get(exc.kind, "runpod_unavailable"), exc.message,
-                      give_up=lambda m: _scale_failed(ctx, m))  # fmt: skip
-        else:
-            _scale_failed(ctx, exc.message)
+        # Never fails a ready deployment: the step ends and the reconciler re-applies the workers.
+        ctx.handle_fault(exc, give_up=lambda m: _scale_failed(ctx, m))
         return
     if after is None or after.status == Status.PAUSED:
         ctx.advance(Move(next_step=None, message=("INFO", "Paused before serving; workers set to 0/0")))
@@ -352,16 +323,11 @@ def cleanup(ctx: StepContext) -> None:
                 if client.get_endpoint(endpoint_id) is not None:
                     raise RunpodError("unavailable", f"endpoint {endpoint_id} still exists after delete")
         except RunpodError as exc:
-            if exc.transient:
-                ctx.retry(
-                    "cleanup_failed",
-                    f"cleanup: {exc.message}",
-                    exc.retry_after,
-                    give_up=lambda m: _cleanup_failed(ctx, m),
-                    max_attempts=ctx.settings.cleanup_max_attempts,
-                )
-            else:
-                _cleanup_failed(ctx, _cleanup_refusal(ctx, exc))
+            ctx.handle_fault(
+                exc,
+                give_up=lambda m, exc=exc: _cleanup_failed(ctx, _with_key_hint(ctx, exc, m)),
+                max_attempts=ctx.settings.cleanup_max_attempts,
+            )
             return
     gone = ", ".join(sorted(ids)) or "none existed"
     deleted = dep.status in (Status.DELETING, Status.CLEANUP_FAILED)
@@ -381,15 +347,15 @@ def cleanup(ctx: StepContext) -> None:
         notify.announce(ctx.svc, ctx.dep, "deployment.deleted")
 
 
-def _cleanup_refusal(ctx: StepContext, exc: RunpodError) -> str:
-    """A permanent refusal during cleanup, with what the user can do about it."""
+def _with_key_hint(ctx: StepContext, exc: RunpodError, reason: str) -> str:
+    """Why cleanup failed; for a key Runpod rejects, what the user can do about it."""
     if exc.kind in ("unauthorized", "forbidden"):
         dep_id = ctx.dep.deployment_id
         return (
             f"Runpod rejected the stored key ({exc.status or exc.kind}): update the credential "
             f"with PUT /v1/credentials/{{id}} or POST /v1/deployments/{dep_id}/credential"
         )
-    return exc.message
+    return reason
 
 
 def _cleanup_failed(ctx: StepContext, reason: str) -> None:

@@ -124,6 +124,14 @@ def test_runtime_errors_become_the_products_errors(server, fakes, ready, fault, 
         assert resp.headers["Retry-After"] == "7"
 
 
+def test_runpods_retry_after_is_passed_on_in_whole_seconds(server, fakes, ready) -> None:
+    dep_id, endpoint = ready["image"]["deployment_id"], ready["image"]["runpod_endpoint_id"]
+    for sent, passed_on in ((1.5, "2"), (float("inf"), "1")):  # rounded up; unusable: our default
+        fakes.runpod.fail_next("POST", f"/v2/{endpoint}/run", "status", status=429, retry_after=sent)
+        resp = server.post(f"/v1/deployments/{dep_id}/run", json={"input": {}})
+        assert resp.status_code == 429 and resp.headers["Retry-After"] == passed_on, (sent, resp.headers)
+
+
 def test_timeouts_job_ids_and_revoked_keys(server, fakes, ready) -> None:
     dep_id, endpoint = ready["image"]["deployment_id"], ready["image"]["runpod_endpoint_id"]
     fakes.runpod.faults.timeout_seconds = 3.5  # the server's HTTP_TIMEOUT_SECONDS is 2 in tests

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from shared.queue.base import Task, task_id
+from shared.retry import RetryPolicy, parse_retry_after
 from shared.store.sqlite import private_db_file
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,11 @@ class DispatchPolicy:
     dispatch_deadline: float = 120.0
     workers: int = 8
     poll_interval: float = 0.25
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """When a delivery that was not 2xx is attempted again (QUEUE_*; no jitter, as before)."""
+        return RetryPolicy(base=self.min_backoff, cap=self.max_backoff, max_attempts=self.max_attempts)
 
 
 class LocalDispatcher:
@@ -215,7 +221,7 @@ class LocalDispatcher:
             resp = self._http.post(url, content=payload, headers=hdrs)
         except httpx.HTTPError as exc:
             return None, None, f"{type(exc).__name__}: {exc}"
-        retry_after = _retry_after(resp.headers.get("Retry-After"))
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         return resp.status_code, retry_after, None if resp.is_success else resp.text[:500]
 
     def _settle(
@@ -232,12 +238,12 @@ class LocalDispatcher:
                 (attempts, status, now, tid),
             )
             return
-        if attempts >= self._policy.max_attempts:
+        retry = self._policy.retry
+        if retry.exhausted(attempts):
             log.error("task queue: task %s gave up after %d attempts: %s", tid, attempts, error)
             state, run_at = "dead", now
         else:
-            backoff = min(self._policy.max_backoff, self._policy.min_backoff * 2 ** min(attempts - 1, 16))
-            state, run_at = "pending", now + max(backoff, retry_after or 0.0)
+            state, run_at = "pending", now + retry.delay(attempts, retry_after)
         self._conn.execute(
             "UPDATE tasks SET state=?, attempts=?, run_at=?, last_status=?, last_error=?, lease_until=NULL,"
             " finished_at=? WHERE id=?",
@@ -250,10 +256,3 @@ class LocalDispatcher:
                 "DELETE FROM tasks WHERE state IN ('done', 'dead') AND finished_at < ?",
                 (now - DEDUP_WINDOW_SECONDS,),
             )
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None

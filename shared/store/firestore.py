@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import os
-import random
 import secrets
 import threading
 import time
@@ -27,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared.errors import Contention, NotFoundError
+from shared.retry import store_policy
 from shared.store.base import Doc, Mutation, Query, valid_doc_id
 from shared.timeutil import iso, parse
 
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 TTL_FIELD = "expire_at"
 EMULATOR_ENV = "FIRESTORE_EMULATOR_HOST"
-UPDATE_ATTEMPTS = 12
 
 Direction = Literal["ASCENDING", "DESCENDING"]
 
@@ -122,12 +121,14 @@ class FirestoreStore:
         client: Client | None = None,
         indexes: Iterable[CompositeIndex] = COMPOSITE_INDEXES,
         check_indexes: bool | None = None,
-        update_attempts: int = UPDATE_ATTEMPTS,
+        update_attempts: int | None = None,
     ):
+        """`update_attempts` replaces STORE_UPDATE_ATTEMPTS (races lost in a row before `Contention`)."""
         self._project = settings.google_cloud_project or ""
         self._client = client
         self._indexes = {index.key() for index in indexes}
-        self._attempts = update_attempts
+        retry = store_policy(settings)
+        self._retry = retry if update_attempts is None else retry.with_max_attempts(update_attempts)
         # The emulator serves any query; production needs the index. Fail here, not in production.
         self._check_indexes = bool(os.environ.get(EMULATOR_ENV)) if check_indexes is None else check_indexes
 
@@ -172,12 +173,14 @@ class FirestoreStore:
         Optimistic preconditions rather than a transaction: no locks are held between read and
         write, so writers never wait on each other (the emulator resolves lock conflicts between
         transactions only by timing out, about a second each). A lost race re-reads and re-runs
-        `mutate`; after UPDATE_ATTEMPTS races in a row the answer is `Contention` (a 503).
+        `mutate`, after a short jittered wait (STORE_*); after STORE_UPDATE_ATTEMPTS races in a row the
+        answer is `Contention` (a 503).
         """
         from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
 
         ref = self._ref(collection, doc_id)
-        for attempt in range(self._attempts):
+        lost = 0
+        while True:
             snap = ref.get()
             current = from_firestore(snap.to_dict()) if snap.exists else None
             new = mutate(copy.deepcopy(current))
@@ -190,8 +193,10 @@ class FirestoreStore:
                     ref.create(to_firestore(new))
                 return new, True
             except (AlreadyExists, FailedPrecondition, NotFound):
-                time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
-        raise Contention(f"{collection}/{doc_id} is contended")
+                lost += 1
+                if self._retry.exhausted(lost):
+                    raise Contention(f"{collection}/{doc_id} is contended") from None
+                time.sleep(self._retry.delay(lost))
 
     def _replace(self, ref, current: Doc, new: Doc, read_at: datetime) -> None:
         """Write `new` whole, on condition that the document was last written at `read_at`."""
@@ -240,7 +245,7 @@ class FirestoreStore:
         from google.cloud.firestore import Increment
 
         ref = self._ref(collection, doc_id)
-        for _ in range(self._attempts):
+        for _ in range(self._retry.max_attempts or 1):
             try:
                 result = ref.update({field: Increment(by)})
                 return int(result.transform_results[0].integer_value)
