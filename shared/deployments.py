@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 
 from shared import credentials, engine, netguard, notify, registry, repo
@@ -12,6 +13,7 @@ from shared.endpoint_names import format_name
 from shared.errors import ConflictError, DeploymentNotFoundError, UnauthorizedError, ValidationError
 from shared.gpus import SelectionError, resolve_tier
 from shared.models import (
+    MAX_METADATA_BYTES,
     CostInfo,
     CreateDeploymentRequest,
     CreateDeploymentResponse,
@@ -280,7 +282,10 @@ def worker_report(svc: Services, deployment_id: str, report: WorkerReport) -> Wo
         if report.progress is not None:
             d.worker_progress = report.progress
         if report.metadata:
-            d.worker_metadata = {**d.worker_metadata, **report.metadata}
+            merged = {**d.worker_metadata, **report.metadata}
+            # Kept bounded: reports with ever new keys must not grow the record past what the store holds.
+            fits = len(json.dumps(merged, default=str)) <= MAX_METADATA_BYTES
+            d.worker_metadata = merged if fits else dict(report.metadata)
         return d
 
     before_progress = dep.worker_progress
