@@ -330,6 +330,7 @@ def _worth_logging(before: int | None, after: Deployment) -> bool:
 
 
 MAX_WORKER_EVENTS = 50
+MAX_WORKER_EVENT_BYTES = 64 * 1024  # per bucket (errors, warnings)
 
 
 def worker_log(svc: Services, deployment_id: str, line: WorkerLogReport) -> None:
@@ -342,6 +343,9 @@ def worker_log(svc: Services, deployment_id: str, line: WorkerLogReport) -> None
         bucket = d.worker_errors if line.level == "error" else d.worker_warnings
         bucket.append(line.message)
         del bucket[:-MAX_WORKER_EVENTS]
+        # Bounded in bytes too: 50 long non-ASCII lines each would pass Firestore's 1 MiB per document.
+        while len(bucket) > 1 and sum(len(m.encode()) for m in bucket) > MAX_WORKER_EVENT_BYTES:
+            del bucket[0]
         return d
 
     dep, _ = repo.mutate(svc, deployment_id, keep)

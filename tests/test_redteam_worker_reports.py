@@ -48,3 +48,17 @@ def test_worker_metadata_the_store_cannot_hold_is_a_422(provisioning, raw: bytes
     assert resp.status_code == 422, resp.text
     assert set(resp.json()) == {"error", "message", "details"}
     assert server.deployment(dep_id)["worker_metadata"] == {}
+
+
+def test_worker_log_lines_kept_on_the_deployment_stay_within_a_document(provisioning) -> None:
+    """Errors and warnings are kept on the record: bounded in bytes, not only in count (Firestore: 1 MiB)."""
+    server, dep_id, url, headers = provisioning
+    log_url = url.replace("deployment-ready", "deployment-logs")
+    for n in range(50):
+        for level in ("error", "warning"):
+            line = {"level": level, "message": f"{n} " + "€" * 3990}  # ~12 KB of UTF-8 each
+            assert server.client.post(log_url, headers=headers, json=line).status_code == 200
+    body = server.deployment(dep_id)
+    kept = body["errors"] + body["warnings"]
+    assert sum(len(m.encode()) for m in kept) < 256 * 1024  # was 1.2 MB: past Firestore's document limit
+    assert body["errors"][-1].startswith("49 ") and body["warnings"][-1].startswith("49 ")  # the latest kept
