@@ -18,7 +18,12 @@ ERROR_STATUSES = {
     "worker_secret": {401: "Missing or invalid X-Visgate-Internal-Secret", 422: "Invalid request"},
     "none": {},
     "task": {},
-    "admin": {401: "Missing or invalid admin token", 404: "Not found", 422: "Invalid request"},
+    "admin": {
+        401: "Missing or invalid admin token",
+        404: "Not found",
+        422: "Invalid request",
+        429: "Too many failed authentications from this client",
+    },
 }
 
 
