@@ -301,7 +301,7 @@ def deployment_runpod(svc: Services, dep: Deployment) -> RunpodClient:
 
 
 def check_reach(svc: Services, key: str, deps: list[Deployment]) -> None:
-    """Refuse a key that cannot see the endpoints these deployments hold (409 naming them).
+    """Refuse a key that sees none of the endpoints these deployments hold (409 naming them).
 
     A key of another Runpod account gets a 404 for them: the cleanup would take that for "already
     gone", report the deployment deleted and leave its endpoint billing where no one reaches it.
@@ -320,7 +320,7 @@ def check_reach(svc: Services, key: str, deps: list[Deployment]) -> None:
             headers={"Retry-After": "5"},
         ) from None
     blind = sorted(d.deployment_id for d in holding if d.runpod_endpoint_id not in visible)
-    if blind:
+    if len(blind) == len(holding):  # seeing some proves the account; the others were removed by hand
         raise ConflictError(
             f"This key cannot see the Runpod endpoint of {len(blind)} deployment(s) (a key of another Runpod "
             "account?); nothing was changed",
