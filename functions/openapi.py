@@ -22,7 +22,7 @@ ERROR_STATUSES = {
         401: "Missing or invalid admin token",
         404: "Not found",
         422: "Invalid request",
-        429: "Too many failed authentications",
+        429: "Too many failed authentications from this client",
     },
 }
 

@@ -9,7 +9,7 @@ from flask import Request
 
 from shared import auth, tenants
 from shared.crypto import keyed_hash, same
-from shared.errors import UnauthorizedError
+from shared.errors import RateLimitError, UnauthorizedError
 from shared.services import Services
 
 
@@ -26,14 +26,22 @@ def client_address(svc: Services, request: Request) -> str:
 def api_principal(svc: Services, request: Request) -> tuple[tenants.Principal, dict[str, str]]:
     header = request.headers.get("Authorization")
     client = client_address(svc, request)
-    if header:
-        auth.check_auth_failures(svc, client)
     try:
         principal = tenants.authenticate(svc, header)
     except UnauthorizedError:
         if header:  # a request with no credential at all guesses nothing
+            auth.check_auth_failures(svc, client)
             auth.record_auth_failure(svc, client)
         raise
+    # Behind a proxy every caller may share one address: a key in use this minute or the last is never
+    # locked out by someone else's failures (else one guesser stops every tenant); a key not in use
+    # waits like a wrong one, so a guess that hits it learns nothing until the minute ends.
+    if header:
+        try:
+            auth.check_auth_failures(svc, client)
+        except RateLimitError:
+            if not auth.recently_used(svc, principal):
+                raise
     return principal, auth.check_rate(svc, principal)
 
 

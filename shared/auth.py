@@ -31,12 +31,22 @@ def _count(svc: Services, doc_id: str, now: datetime) -> int:
     return count
 
 
+def _rate_id(principal: Principal, window: int) -> str:
+    return f"{principal.key_hash[:32]}:{window}"
+
+
+def recently_used(svc: Services, principal: Principal) -> bool:
+    """The key made a counted request this minute or the last (its rate-limit counters exist)."""
+    window, _ = _window(svc.now())
+    return any(svc.store.get(RATE_LIMITS, _rate_id(principal, w)) for w in (window, window - 1))
+
+
 def check_rate(svc: Services, principal: Principal) -> dict[str, str]:
     """Count this request; raise RateLimitError past the limit. Returns the RateLimit headers."""
     limit = svc.settings.rate_limit_per_minute
     now = svc.now()
     window, reset = _window(now)
-    count = _count(svc, f"{principal.key_hash[:32]}:{window}", now)
+    count = _count(svc, _rate_id(principal, window), now)
     headers = {
         "RateLimit-Limit": str(limit),
         "RateLimit-Remaining": str(max(0, limit - count)),

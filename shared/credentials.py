@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from shared import repo
 from shared.crypto import CryptoError
-from shared.errors import ConflictError, NotFoundError, ValidationError
+from shared.errors import ConflictError, NotFoundError, ServiceUnavailableError, ValidationError
 from shared.models import Deployment
 from shared.runpod import RunpodClient, RunpodError
 from shared.services import Services
@@ -200,6 +200,7 @@ def replace(svc: Services, tenant_id: str, cred_id: str, body: CredentialUpdate)
     """A new key for a stored credential: deployments refer to it, so they all act with the new key at once."""
     _doc(svc, tenant_id, cred_id)
     key = body.api_key.get_secret_value()
+    check_reach(svc, key, [d for i in users(svc, tenant_id, cred_id) if (d := repo.load(svc, i)) is not None])
     secret = svc.cipher.encrypt(key, context=cred_id)
 
     def change(doc: dict | None) -> dict | None:
@@ -299,6 +300,34 @@ def deployment_runpod(svc: Services, dep: Deployment) -> RunpodClient:
     return svc.runpod(deployment_key(svc, dep))
 
 
+def check_reach(svc: Services, key: str, deps: list[Deployment]) -> None:
+    """Refuse a key that sees none of the endpoints these deployments hold (409 naming them).
+
+    A key of another Runpod account gets a 404 for them: the cleanup would take that for "already
+    gone", report the deployment deleted and leave its endpoint billing where no one reaches it.
+    """
+    holding = [d for d in deps if d.runpod_endpoint_id and d.endpoint_deleted_at is None and d.status != Status.DELETED]
+    if not holding:
+        return
+    try:
+        with svc.runpod(key) as client:
+            visible = {str(e.get("id")) for e in client.list_endpoints()}
+    except RunpodError as exc:
+        if exc.kind in ("unauthorized", "forbidden"):
+            raise ValidationError(f"Runpod refused this key: {exc.message}", {"field": "api_key"}) from None
+        raise ServiceUnavailableError(
+            f"Cannot check the key with Runpod now ({exc.message}); nothing was changed, retry",
+            headers={"Retry-After": "5"},
+        ) from None
+    blind = sorted(d.deployment_id for d in holding if d.runpod_endpoint_id not in visible)
+    if len(blind) == len(holding):  # seeing some proves the account; the others were removed by hand
+        raise ConflictError(
+            f"This key cannot see the Runpod endpoint of {len(blind)} deployment(s) (a key of another Runpod "
+            "account?); nothing was changed",
+            {"deployment_ids": blind[:100]},
+        )
+
+
 def change_deployment_key(
     svc: Services, tenant_id: str, deployment_id: str, body: DeploymentCredentialChange
 ) -> DeploymentCredential:
@@ -315,8 +344,10 @@ def change_deployment_key(
             raise ValidationError(f"Credential {body.credential_id} not found", {"field": "credential_id"}) from None
         cred_id: str | None = body.credential_id
         inline, masked = "", doc["masked_key"]
+        check_reach(svc, svc.cipher.decrypt(doc["secret"], context=body.credential_id), [dep])
     else:
         key = body.user_runpod_key.get_secret_value() if body.user_runpod_key else ""
+        check_reach(svc, key, [dep])
         cred_id, inline, masked = None, svc.cipher.encrypt(key, context=deployment_id), mask(key)
 
     def change(d: Deployment) -> Deployment | None:

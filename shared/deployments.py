@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 
 from shared import credentials, engine, netguard, notify, registry, repo
@@ -12,6 +13,7 @@ from shared.endpoint_names import format_name
 from shared.errors import ConflictError, DeploymentNotFoundError, UnauthorizedError, ValidationError
 from shared.gpus import SelectionError, resolve_tier
 from shared.models import (
+    MAX_METADATA_BYTES,
     CostInfo,
     CreateDeploymentRequest,
     CreateDeploymentResponse,
@@ -280,7 +282,10 @@ def worker_report(svc: Services, deployment_id: str, report: WorkerReport) -> Wo
         if report.progress is not None:
             d.worker_progress = report.progress
         if report.metadata:
-            d.worker_metadata = {**d.worker_metadata, **report.metadata}
+            merged = {**d.worker_metadata, **report.metadata}
+            # Kept bounded: reports with ever new keys must not grow the record past what the store holds.
+            fits = len(json.dumps(merged, default=str)) <= MAX_METADATA_BYTES
+            d.worker_metadata = merged if fits else dict(report.metadata)
         return d
 
     before_progress = dep.worker_progress
@@ -325,6 +330,7 @@ def _worth_logging(before: int | None, after: Deployment) -> bool:
 
 
 MAX_WORKER_EVENTS = 50
+MAX_WORKER_EVENT_BYTES = 64 * 1024  # per bucket (errors, warnings)
 
 
 def worker_log(svc: Services, deployment_id: str, line: WorkerLogReport) -> None:
@@ -337,6 +343,9 @@ def worker_log(svc: Services, deployment_id: str, line: WorkerLogReport) -> None
         bucket = d.worker_errors if line.level == "error" else d.worker_warnings
         bucket.append(line.message)
         del bucket[:-MAX_WORKER_EVENTS]
+        # Bounded in bytes too: 50 long non-ASCII lines each would pass Firestore's 1 MiB per document.
+        while len(bucket) > 1 and sum(len(m.encode()) for m in bucket) > MAX_WORKER_EVENT_BYTES:
+            del bucket[0]
         return d
 
     dep, _ = repo.mutate(svc, deployment_id, keep)

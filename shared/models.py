@@ -390,9 +390,34 @@ class WorkerReport(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(json.dumps(value, default=str)) > 8000:
-            raise ValueError("metadata must serialize to at most 8000 bytes")
+        if value is not None and len(json.dumps(value, default=str)) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata must serialize to at most {MAX_METADATA_BYTES} bytes")
+        if value is not None and not _storable(value):
+            raise ValueError("metadata numbers must be finite and fit in 64 bits")
         return value
+
+
+MAX_METADATA_BYTES = 8000
+
+
+def _storable(value: Any) -> bool:
+    """Every number fits a 64-bit store field (Firestore refuses bigger ints) and is finite (1e400 is inf)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool) or item is None or isinstance(item, str):
+            continue
+        if isinstance(item, int):
+            if not -(2**63) <= item < 2**63:
+                return False
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 class WorkerLogReport(BaseModel):

@@ -163,6 +163,12 @@ def _check_deployments(svc: Services, budget: Budget, stats: Counter) -> None:
 
 
 def _check(svc: Services, dep: Deployment, now: datetime, stale_after: timedelta, stats: Counter) -> None:
+    from shared.tenant_lifecycle import follow_tenant
+
+    followed = follow_tenant(svc, dep)  # nothing of a deleted or suspended tenant keeps billing
+    if followed:
+        stats[followed] += 1
+        return
     if dep.status in PROVISIONING and now > dep.deadline_at:
         code = "ready_timeout" if dep.step == "wait_ready" else "deploy_timeout"
         _, moved = engine.fail(

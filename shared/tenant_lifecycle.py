@@ -44,6 +44,11 @@ def _owned(svc: Services, tenant_id: str) -> list[Deployment]:
 
 def pause_all(svc: Services, tenant_id: str) -> int:
     """Pause every serving deployment of the tenant; mark provisioning ones to pause once ready."""
+    return _apply_all(svc, tenant_id, pause_change(svc), "Paused: the tenant was suspended")
+
+
+def pause_change(svc: Services):
+    """The desired-state change that pauses one deployment for its tenant's suspension (False: nothing to do)."""
 
     def change(d: Deployment) -> bool:
         if d.status in SERVING:
@@ -54,7 +59,35 @@ def pause_all(svc: Services, tenant_id: str) -> int:
             return True
         return False
 
-    return _apply_all(svc, tenant_id, change, "Paused: the tenant was suspended")
+    return change
+
+
+def follow_tenant(svc: Services, dep: Deployment) -> str | None:
+    """Bring one deployment in line with its tenant's status: deleted with a deleted tenant, paused with a
+    suspended one. A create that raced with the admin's DELETE or suspension (it passed authentication
+    just before) is caught here by the reconciler. Returns what was done, or None."""
+    tenant = svc.store.get(tenants.TENANTS, dep.owner) or {}
+    status = tenant.get("status")
+    if status == "deleted" and dep.status not in (Status.DELETING, Status.CLEANUP_FAILED, Status.DELETED):
+        if dep.credential_id:
+            try:
+                credentials.keep_own_copy(svc, dep.deployment_id)
+            except Exception:  # its credential is gone too: the cleanup says so visibly
+                log.warning("deployment %s of deleted tenant %s has no readable key", dep.deployment_id, dep.owner)
+        engine.request_delete(svc, dep.deployment_id)
+        deployments.release_name(svc, dep)
+        repo.log(svc, dep.deployment_id, "WARNING", f"Reconciler: tenant {dep.owner} is deleted; deleting")
+        return "deleted_with_tenant"
+    if status == "suspended":
+        after, changed = lifecycle.desire(svc, dep.deployment_id, pause_change(svc), undoable=False)
+        if changed and after is not None:
+            repo.log(svc, dep.deployment_id, "INFO", "Paused: the tenant was suspended (reconciler)", at=after)
+            try:
+                lifecycle.converge(svc, dep.deployment_id, after.scaling.gen)
+            except lifecycle.ScalingFailed:
+                pass  # kept as desired: the drift check applies it
+            return "paused_with_tenant"
+    return None
 
 
 def resume_all(svc: Services, tenant_id: str) -> int:

@@ -260,6 +260,11 @@ class FakeRunpod(FakeServer):
         # answer lost); a hook that must not hold the answer starts its own thread (tests/fakes/worker_sim.py).
         self.on_create: list[Callable[[dict[str, Any]], None]] = []
         self._holds: list[Hold] = []  # hold_next
+        # Several Runpod accounts: key -> account name (keys not listed share the account ""). A key sees,
+        # changes and deletes only its own account's endpoints; another account's are a 404, as at Runpod.
+        self.accounts: dict[str, str] = {}
+        self._endpoint_account: dict[str, str] = {}
+        self._caller_account = ""
 
     # ---- test controls ----
 
@@ -399,7 +404,9 @@ class FakeRunpod(FakeServer):
         fault = self._injected_fault(method, path, is_runtime=runtime is not None)
         if fault is not None and fault.kind != "lost_create":
             return fault.response
-        if headers.get("authorization", "").removeprefix("Bearer ") not in self.valid_keys:
+        key = headers.get("authorization", "").removeprefix("Bearer ")
+        self._caller_account = self.accounts.get(key, "")
+        if key not in self.valid_keys:
             resp = problem(401, "missing or invalid bearer token")
         elif refusal is not None:
             resp = refusal
@@ -507,7 +514,7 @@ class FakeRunpod(FakeServer):
         handler = handlers.get((method, template))
         if handler is None:
             return self._violation(501, f"{method} {template}: in the spec but not simulated by FakeRunpod", [])
-        if "id" in params and template.startswith("/v2/serverless/") and params["id"] not in self.endpoints:
+        if "id" in params and template.startswith("/v2/serverless/") and not self._visible(params["id"]):
             return problem(404, f"endpoint {params['id']} not found")
         return handler(params, body)
 
@@ -550,13 +557,19 @@ class FakeRunpod(FakeServer):
         if "cpu" in body:
             endpoint["cpu"] = body["cpu"]
         self.endpoints[endpoint_id] = endpoint
+        self._endpoint_account[endpoint_id] = self._caller_account
         self.created.append(copy.deepcopy(endpoint))
         if workers["min"] >= 1:
             self._warm_since[endpoint_id] = time.monotonic()
         return Response(201, copy.deepcopy(endpoint))
 
     def _list(self, params: dict[str, str], body: Any) -> Response:
-        return Response(200, {"endpoints": copy.deepcopy(list(self.endpoints.values()))})
+        mine = [e for i, e in self.endpoints.items() if self._visible(i)]
+        return Response(200, {"endpoints": copy.deepcopy(mine)})
+
+    def _visible(self, endpoint_id: str) -> bool:
+        """The endpoint exists and belongs to the calling key's account."""
+        return endpoint_id in self.endpoints and self._endpoint_account.get(endpoint_id, "") == self._caller_account
 
     def _get(self, params: dict[str, str], body: Any) -> Response:
         return Response(200, copy.deepcopy(self.endpoints[params["id"]]))
