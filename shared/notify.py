@@ -126,7 +126,7 @@ def announce(svc: Services, dep: Deployment | None, event: str, inline: bool = F
     return bool(doc and doc["status"] == "delivered")
 
 
-def _record(svc: Services, dep: Deployment, event: str, first_delay: float) -> str | None:
+def _record(svc: Services, dep: Deployment, event: str, first_delay: float, tag: str = "") -> str | None:
     """Create the delivery (once, with its sequence number), queue its first attempt; its id."""
     fresh = repo.load(svc, dep.deployment_id) or dep
     if event == DELETED and fresh.status != Status.DELETED:
@@ -150,9 +150,43 @@ def _record(svc: Services, dep: Deployment, event: str, first_delay: float) -> s
                 "created_at": iso(svc.now()),
             },
         )
-    _queue_attempt(svc, did, 0, first_delay)
+    _queue_attempt(svc, did, 0, first_delay, tag)
     _supersede_older(svc, did)
     return did
+
+
+# ---- the reconciler's backstop -----------------------------------------------------------------
+
+EVENT_OF_STATUS = {Status.READY: "deployment.ready", Status.WEBHOOK_FAILED: "deployment.ready",
+                   Status.FAILED: "deployment.failed"}  # fmt: skip
+RESCUE_GRACE_SECONDS = 120.0
+
+
+def rescue(svc: Services, dep: Deployment) -> str | None:
+    """Announcements are made after the state change they report: a crash in between loses them, and so
+    does one between recording a delivery and queueing its first attempt. For a deployment quiet for a
+    while, announce its status's event if it never was, and queue again a pending delivery whose attempt
+    task is overdue. Both are idempotent (one delivery per event; an attempt runs once). Returns what it did."""
+    event = EVENT_OF_STATUS.get(dep.status)
+    now = svc.now()
+    if event is None or (now - dep.updated_at).total_seconds() < RESCUE_GRACE_SECONDS:
+        return None
+    did = delivery_id_for(dep.deployment_id, event)
+    doc = svc.store.get(DELIVERIES, did)
+    tag = f":rescue-{secrets.token_hex(4)}"  # the lost task's name may still be taken (the queue de-duplicates)
+    if doc is None:
+        _record(svc, dep, event, 0.0, tag)
+        return "announced"
+    if doc["status"] != "pending" or (doc.get("lease_until") and parse(doc["lease_until"]) > now):
+        return None
+    delays = svc.settings.webhook_retry_delays
+    step = max(0, int(doc["attempts"]) - 1 - int(doc.get("schedule_offset", 0)))
+    due_by = (delays[step] if doc["attempts"] and step < len(delays) else 0.0) + RESCUE_GRACE_SECONDS
+    last = parse(doc.get("last_attempt_at") or doc["created_at"])
+    if (now - last).total_seconds() < due_by:
+        return None
+    _queue_attempt(svc, did, int(doc["attempts"]), 0.0, tag)
+    return "requeued"
 
 
 def _supersede_older(svc: Services, delivery_id: str) -> None:

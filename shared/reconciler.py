@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import engine, lifecycle, repo
+from shared import engine, lifecycle, notify, repo
 from shared.credentials import deployment_key
 from shared.endpoint_names import parse_name
 from shared.engine import Move
@@ -189,6 +189,10 @@ def _check(svc: Services, dep: Deployment, now: datetime, stale_after: timedelta
         return
     if lifecycle.correct_drift(svc, dep):  # Runpod's workers differ from the desired state
         stats["workers_reapplied"] += 1
+    rescued = notify.rescue(svc, dep)  # an announcement or attempt lost to a crash
+    if rescued:
+        stats[f"webhooks_{rescued}"] += 1
+        repo.log(svc, dep.deployment_id, "WARNING", f"Reconciler: webhook {rescued} (it had been lost)")
     if not (quiet and lease_free):
         return
     step = dep.step or _step_for(dep)

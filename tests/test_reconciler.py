@@ -304,3 +304,43 @@ def test_reconciler_fails_deployments_past_their_deadline(start_server) -> None:
         dep_id = server.post("/v1/deployments", json=create_body(fakes)).json()["deployment_id"]
         body = server.wait_status(dep_id, "failed", timeout=20)
         assert body["error"]["code"] == "deploy_timeout" and "reconciler" in body["error"]["message"]
+
+
+def _edit_doc(server, collection: str, doc_id: str, sql_set: str, *args) -> None:
+    with sqlite3.connect(server.data_dir / "orchestrator.db") as conn:
+        conn.execute(f"UPDATE docs SET doc = {sql_set} WHERE collection = ? AND id = ?", (*args, collection, doc_id))
+
+
+def test_a_lost_ready_announcement_and_a_lost_attempt_are_rescued(start_server) -> None:
+    """A crash right after the state change loses its webhook (announced after the commit), and one between
+    recording a delivery and queueing its attempt leaves it pending with nothing to run it: the reconciler
+    announces the first and queues the second again."""
+    with running_fakes() as fakes:
+        server = start_server(env={**fakes.env(), **MANUAL})
+        dep_id = ready_deployment(server, fakes)
+        wait_until(lambda: len(fakes.webhooks.by_event("deployment.ready")) == 1)
+        assert "webhooks_announced" not in reconcile_now(server), "a deployment just made ready is left alone"
+
+        # As a crash before the announcement leaves it: ready, quiet, and no delivery at all.
+        deliveries = server.get(f"/v1/deployments/{dep_id}/webhook-deliveries").json()
+        (delivery,) = deliveries if isinstance(deliveries, list) else deliveries["data"]
+        with sqlite3.connect(server.data_dir / "orchestrator.db") as conn:
+            conn.execute(
+                "DELETE FROM docs WHERE collection = 'webhook_deliveries' AND id = ?", (delivery["delivery_id"],)
+            )
+        _edit_doc(server, "deployments", dep_id, "json_set(doc, '$.updated_at', ?)", "2020-01-01T00:00:00.000000Z")
+        assert reconcile_now(server).get("webhooks_announced") == 1
+        wait_until(
+            lambda: len(fakes.webhooks.by_event("deployment.ready")) == 2, message="the lost webhook was not sent"
+        )
+
+        # As a crash before the first attempt was queued leaves it: pending, nothing scheduled, long overdue.
+        _edit_doc(server, "webhook_deliveries", delivery["delivery_id"],
+                  "json_set(doc, '$.status', 'pending', '$.attempts', 0, '$.created_at', ?, '$.last_attempt_at', NULL)",
+                  LONG_AGO)  # fmt: skip
+        _edit_doc(server, "deployments", dep_id, "json_set(doc, '$.updated_at', ?)", "2020-01-01T00:00:00.000000Z")
+        assert reconcile_now(server).get("webhooks_requeued") == 1
+        wait_until(
+            lambda: len(fakes.webhooks.by_event("deployment.ready")) == 3, message="the pending delivery never ran"
+        )
+        assert "webhook announced" in messages(server, dep_id)
