@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Request, Response
+from flask import Response
 
 from functions.http import json_response
+from functions.routing import Call
 from shared.services import services
 
 
-def root(request: Request) -> Response:
+def root(call: Call) -> Response:
     return json_response({"service": "deployment-orchestrator", "docs": "/docs"})
 
 
-def health(request: Request) -> Response:
+def health(call: Call) -> Response:
     return json_response({"status": "ok"})
 
 
-def readiness(request: Request) -> Response:
+def readiness(call: Call) -> Response:
     try:
         services().store.ping()
     except Exception as exc:  # any failure to reach the store means "not ready"

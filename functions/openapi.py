@@ -6,10 +6,11 @@ import mimetypes
 from functools import cache
 from typing import Any
 
-from flask import Request, Response
+from flask import Response
 from pydantic.json_schema import models_json_schema
 
 from functions.http import json_response
+from functions.routing import Call
 from shared.errors import NotFoundError
 from shared.models import ErrorResponse
 
@@ -64,7 +65,7 @@ def spec() -> dict[str, Any]:
     error_schema = {"application/json": {"schema": refs[(ErrorResponse, "serialization")]}}
     for r in routes:
         op: dict[str, Any] = {
-            "operationId": r.handler.__name__,
+            "operationId": r.operation,
             "summary": r.summary,
             "tags": [r.tag],
             "responses": {},
@@ -123,7 +124,7 @@ def _describe(status: int) -> str:
     return {200: "OK", 202: "Accepted", 204: "No Content", 503: "Unavailable"}.get(status, str(status))
 
 
-def openapi_json(request: Request) -> Response:
+def openapi_json(call: Call) -> Response:
     return json_response(spec())
 
 
@@ -136,11 +137,11 @@ _DOCS_PAGE = """<!doctype html>
 </body></html>"""
 
 
-def docs(request: Request) -> Response:
+def docs(call: Call) -> Response:
     return Response(_DOCS_PAGE, mimetype="text/html")
 
 
-def docs_static(request: Request, filename: str) -> Response:
+def docs_static(call: Call, filename: str) -> Response:
     from swagger_ui_bundle import swagger_ui_path
 
     if filename not in {"swagger-ui.css", "swagger-ui-bundle.js"}:
