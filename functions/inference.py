@@ -55,13 +55,11 @@ def cancel_job(call: Call, deployment_id: str, job_id: str) -> Response:
 
 
 def chat_completions(call: Call) -> Response:
-    request = call.request
-    return _openai(request, "chat/completions")
+    return _openai(call, "chat/completions")
 
 
 def completions(call: Call) -> Response:
-    request = call.request
-    return _openai(request, "completions")
+    return _openai(call, "completions")
 
 
 def list_models(call: Call) -> Response:

@@ -43,7 +43,9 @@ class Route:
     method: str
     path: str  # OpenAPI style: /v1/deployments/{deployment_id}
     function: str  # the Cloud Function (entry point in main.py) that serves it
-    handler: str  # "deployments:get_deployment" = functions.deployments, imported on first use (cold starts)
+    # "deployments:get_deployment" (= functions.deployments) or "pkg.module:name"; imported on first use, so
+    # each Cloud Function loads only its own handlers (cold starts).
+    handler: str
     summary: str
     auth: Auth = "api_key"
     request: type[pydantic.BaseModel] | None = None
@@ -68,7 +70,7 @@ class Route:
 @cache
 def _resolve(path: str) -> Callable[..., Response]:
     module, _, name = path.partition(":")
-    return getattr(importlib.import_module(f"functions.{module}"), name)
+    return getattr(importlib.import_module(module if "." in module else f"functions.{module}"), name)
 
 
 @dataclass(frozen=True)
