@@ -6,7 +6,6 @@ from flask import Response
 
 from functions.http import json_response
 from functions.routing import Call
-from shared.services import services
 
 
 def root(call: Call) -> Response:
@@ -19,7 +18,7 @@ def health(call: Call) -> Response:
 
 def readiness(call: Call) -> Response:
     try:
-        services().store.ping()
+        call.svc.store.ping()
     except Exception as exc:  # any failure to reach the store means "not ready"
         return json_response({"status": "unready", "error": f"store unreachable ({type(exc).__name__})"}, 503)
     return json_response({"status": "ready"})

@@ -48,8 +48,8 @@ class Route:
     handler: str
     summary: str
     auth: Auth = "api_key"
-    request: type[pydantic.BaseModel] | None = None
-    responses: dict[int, type[pydantic.BaseModel] | None] = field(default_factory=dict)
+    request: str | None = None  # "shared.models:ScaleRequest": pydantic models, imported when the spec is built
+    responses: dict[int, str | None] = field(default_factory=dict)
     tag: str = "deployments"
     public: bool = True  # listed in /openapi.json and routed by the public gateway
     query: dict[str, dict] = field(default_factory=dict)  # query parameter -> JSON schema (for /openapi.json)
@@ -64,13 +64,21 @@ class Route:
         return self.handler.rpartition(":")[2]
 
     def resolve(self) -> Callable[..., Response]:
-        return _resolve(self.handler)
+        handler: Callable[..., Response] = _resolve(self.handler)
+        return handler
 
 
 @cache
-def _resolve(path: str) -> Callable[..., Response]:
+def _resolve(path: str) -> Any:
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module if "." in module else f"functions.{module}"), name)
+
+
+def model(path: str) -> type[pydantic.BaseModel]:
+    """The pydantic model a route table entry names ("shared.models:ScaleRequest")."""
+    found = _resolve(path)
+    assert isinstance(found, type) and issubclass(found, pydantic.BaseModel), path
+    return found
 
 
 @dataclass(frozen=True)
