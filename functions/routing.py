@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
-import pydantic
 from flask import Request, Response
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -30,6 +29,8 @@ from shared.errors import (
 from shared.store import valid_doc_id
 
 if TYPE_CHECKING:
+    import pydantic
+
     from shared.services import Services
     from shared.tenants import Principal
 
@@ -76,6 +77,8 @@ def _resolve(path: str) -> Any:
 
 def model(path: str) -> type[pydantic.BaseModel]:
     """The pydantic model a route table entry names ("shared.models:ScaleRequest")."""
+    import pydantic  # only the spec needs it: kept off the health function's cold path
+
     found = _resolve(path)
     assert isinstance(found, type) and issubclass(found, pydantic.BaseModel), path
     return found

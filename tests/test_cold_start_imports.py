@@ -45,7 +45,7 @@ def first_request(target: str, path: str, data_dir: Path) -> dict:
 @pytest.mark.parametrize(
     ("target", "path", "status", "foreign"),
     [
-        ("health", "/health", 200, ("functions.deployments", "functions.lifecycle", "functions.security")),
+        ("health", "/health", 200, ("functions.deployments", "functions.security", "pydantic")),
         ("get_deployment", "/v1/deployments/dep_2026_cold", 404, ("functions.admin", "functions.inference")),
     ],
 )
