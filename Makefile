@@ -38,6 +38,7 @@ test: lint worker-test
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.api_latency
 	$(BIN)/python -m bench.create_to_ready
+	$(BIN)/python -m bench.cold_start
 
 clean:
 	rm -rf $(VENV) .data
