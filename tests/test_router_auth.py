@@ -118,3 +118,15 @@ def test_probe_gets_the_principal_and_rate_headers(probe_router) -> None:
 
         assert probe_router.dispatch(request).status_code == 200
     assert CALLS[-1].principal is None
+
+
+def test_every_handler_and_model_the_table_names_exists() -> None:
+    """Names are resolved on first use; a typo must fail here, not on a function's first request."""
+    from functions.routing import model
+
+    for route in ROUTES:
+        assert callable(route.resolve()), route.handler
+        assert route.resolve().__name__ == route.operation
+        for ref in [route.request, *route.responses.values()]:
+            if ref is not None:
+                model(ref)
