@@ -39,6 +39,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.api_latency
 	$(BIN)/python -m bench.create_to_ready
 	$(BIN)/python -m bench.long_requests
+	$(BIN)/python -m bench.cold_start
 
 clean:
 	rm -rf $(VENV) .data

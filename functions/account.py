@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Request, Response
+from flask import Response
 from pydantic import BaseModel, Field
 
 from functions.http import json_response, parse_body
-from functions.security import api_principal
+from functions.routing import Call
 from shared import credentials, deployments, notify, signing
 from shared.errors import NotFoundError, ServiceUnavailableError
-from shared.services import services
 from shared.timeutil import Timestamp
 
 
@@ -46,89 +45,77 @@ class Redelivery(BaseModel):
     status: str
 
 
-def create_credential(request: Request) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
+def create_credential(call: Call) -> Response:
+    svc, request, headers = call.svc, call.request, call.headers()
     body = parse_body(request, credentials.CredentialCreate)
-    return json_response(credentials.create(svc, principal.tenant_id, body), 201, headers)
+    return json_response(credentials.create(svc, call.tenant_id, body), 201, headers)
 
 
-def list_credentials(request: Request) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    return json_response(CredentialList(data=credentials.list_for(svc, principal.tenant_id)), 200, headers)
+def list_credentials(call: Call) -> Response:
+    svc, headers = call.svc, call.headers()
+    return json_response(CredentialList(data=credentials.list_for(svc, call.tenant_id)), 200, headers)
 
 
-def get_credential(request: Request, credential_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    return json_response(credentials.get(svc, principal.tenant_id, credential_id), 200, headers)
+def get_credential(call: Call, credential_id: str) -> Response:
+    svc, headers = call.svc, call.headers()
+    return json_response(credentials.get(svc, call.tenant_id, credential_id), 200, headers)
 
 
-def replace_credential(request: Request, credential_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
+def replace_credential(call: Call, credential_id: str) -> Response:
+    svc, request, headers = call.svc, call.request, call.headers()
     body = parse_body(request, credentials.CredentialUpdate)
-    return json_response(credentials.replace(svc, principal.tenant_id, credential_id, body), 200, headers)
+    return json_response(credentials.replace(svc, call.tenant_id, credential_id, body), 200, headers)
 
 
-def change_deployment_credential(request: Request, deployment_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    deployments.owned(svc, principal.owner, deployment_id)  # another tenant's deployment: 404 before the body
+def change_deployment_credential(call: Call, deployment_id: str) -> Response:
+    svc, request, headers = call.svc, call.request, call.headers()
+    deployments.owned(svc, call.owner, deployment_id)  # another tenant's deployment: 404 before the body
     body = parse_body(request, credentials.DeploymentCredentialChange)
-    answer = credentials.change_deployment_key(svc, principal.owner, deployment_id, body)
+    answer = credentials.change_deployment_key(svc, call.owner, deployment_id, body)
     return json_response(answer, 200, headers)
 
 
-def delete_credential(request: Request, credential_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    credentials.delete(svc, principal.tenant_id, credential_id)
+def delete_credential(call: Call, credential_id: str) -> Response:
+    svc, headers = call.svc, call.headers()
+    credentials.delete(svc, call.tenant_id, credential_id)
     return Response(status=204, headers=headers)
 
 
-def validate_credential(request: Request, credential_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    return json_response(credentials.validate(svc, principal.tenant_id, credential_id), 200, headers)
+def validate_credential(call: Call, credential_id: str) -> Response:
+    svc, headers = call.svc, call.headers()
+    return json_response(credentials.validate(svc, call.tenant_id, credential_id), 200, headers)
 
 
-def default_credential(request: Request, credential_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    return json_response(credentials.set_default(svc, principal.tenant_id, credential_id), 200, headers)
+def default_credential(call: Call, credential_id: str) -> Response:
+    svc, headers = call.svc, call.headers()
+    return json_response(credentials.set_default(svc, call.tenant_id, credential_id), 200, headers)
 
 
-def webhook_secret(request: Request) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    current, _ = signing.secrets_for(svc, principal.tenant_id)
+def webhook_secret(call: Call) -> Response:
+    svc, headers = call.svc, call.headers()
+    current, _ = signing.secrets_for(svc, call.tenant_id)
     if not current:  # never hand out an empty secret
         raise ServiceUnavailableError("The webhook secret is not available; retry", headers={"Retry-After": "1"})
     return json_response(WebhookSecret(secret=current), 200, {**headers, "Cache-Control": "no-store"})
 
 
-def rotate_webhook_secret(request: Request) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    new, until = signing.rotate(svc, principal.tenant_id)
+def rotate_webhook_secret(call: Call) -> Response:
+    svc, headers = call.svc, call.headers()
+    new, until = signing.rotate(svc, call.tenant_id)
     answer = WebhookSecret(secret=new, previous_secret_valid_until=until)
     return json_response(answer, 200, {**headers, "Cache-Control": "no-store"})
 
 
-def list_deliveries(request: Request, deployment_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    deployments.owned(svc, principal.owner, deployment_id)
+def list_deliveries(call: Call, deployment_id: str) -> Response:
+    svc, headers = call.svc, call.headers()
+    deployments.owned(svc, call.owner, deployment_id)
     data = [WebhookDelivery.model_validate(d) for d in notify.list_for(svc, deployment_id)]
     return json_response(WebhookDeliveryList(data=data), 200, headers)
 
 
-def redeliver(request: Request, deployment_id: str, delivery_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    deployments.owned(svc, principal.owner, deployment_id)
+def redeliver(call: Call, deployment_id: str, delivery_id: str) -> Response:
+    svc, headers = call.svc, call.headers()
+    deployments.owned(svc, call.owner, deployment_id)
     result = notify.redeliver(svc, deployment_id, delivery_id)
     if result is None:
         raise NotFoundError(f"Delivery {delivery_id} not found", {"delivery_id": delivery_id})

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Request, Response
+from flask import Response
 from pydantic import BaseModel
 
 from functions.http import json_response, parse_body
-from functions.security import require_admin
+from functions.routing import Call
 from shared import registry, tenant_lifecycle, tenants
 from shared.errors import ValidationError
-from shared.services import services
 
 
 class TenantList(BaseModel):
@@ -28,43 +27,37 @@ def _view(t: tenants.Tenant) -> tenants.TenantView:
     return tenants.TenantView.model_validate(t.model_dump())
 
 
-def create_tenant(request: Request) -> Response:
-    svc = services()
-    require_admin(svc, request)
+def create_tenant(call: Call) -> Response:
+    svc, request = call.svc, call.request
     body = parse_body(request, tenants.TenantCreate)
     return json_response(_view(tenants.create_tenant(svc, body)), 201)
 
 
-def list_tenants(request: Request) -> Response:
-    svc = services()
-    require_admin(svc, request)
+def list_tenants(call: Call) -> Response:
+    svc = call.svc
     return json_response(TenantList(data=[_view(t) for t in tenants.list_tenants(svc)]))
 
 
-def get_tenant(request: Request, tenant_id: str) -> Response:
-    svc = services()
-    require_admin(svc, request)
+def get_tenant(call: Call, tenant_id: str) -> Response:
+    svc = call.svc
     return json_response(_view(tenants.get_tenant(svc, tenant_id)))
 
 
-def update_tenant(request: Request, tenant_id: str) -> Response:
-    svc = services()
-    require_admin(svc, request)
+def update_tenant(call: Call, tenant_id: str) -> Response:
+    svc, request = call.svc, call.request
     body = parse_body(request, tenants.TenantUpdate)
     return json_response(_view(tenant_lifecycle.update_tenant(svc, tenant_id, body)))
 
 
-def delete_tenant(request: Request, tenant_id: str) -> Response:
-    svc = services()
-    require_admin(svc, request)
+def delete_tenant(call: Call, tenant_id: str) -> Response:
+    svc, request = call.svc, call.request
     force = request.args.get("force", "").lower() in ("1", "true", "yes")
     tenant_lifecycle.delete_tenant(svc, tenant_id, force)
     return Response(status=204)
 
 
-def create_api_key(request: Request, tenant_id: str | None = None) -> Response:
-    svc = services()
-    require_admin(svc, request)
+def create_api_key(call: Call, tenant_id: str | None = None) -> Response:
+    svc, request = call.svc, call.request
     body = parse_body(request, tenants.ApiKeyCreate)
     owner = tenant_id or body.tenant_id
     if not owner:
@@ -72,35 +65,30 @@ def create_api_key(request: Request, tenant_id: str | None = None) -> Response:
     return json_response(tenants.create_key(svc, owner, body.name), 201)
 
 
-def list_api_keys(request: Request, tenant_id: str) -> Response:
-    svc = services()
-    require_admin(svc, request)
+def list_api_keys(call: Call, tenant_id: str) -> Response:
+    svc = call.svc
     tenants.get_tenant(svc, tenant_id)
     return json_response(ApiKeyList(data=tenants.list_keys(svc, tenant_id)))
 
 
-def revoke_api_key(request: Request, key_id: str, tenant_id: str | None = None) -> Response:
-    svc = services()
-    require_admin(svc, request)
+def revoke_api_key(call: Call, key_id: str, tenant_id: str | None = None) -> Response:
+    svc = call.svc
     tenants.revoke_key(svc, key_id, tenant_id)
     return Response(status=204)
 
 
-def register_model(request: Request) -> Response:
-    svc = services()
-    require_admin(svc, request)
+def register_model(call: Call) -> Response:
+    svc, request = call.svc, call.request
     body = parse_body(request, registry.RegistryModel)
     return json_response(registry.upsert(svc, body), 201)
 
 
-def list_models(request: Request) -> Response:
-    svc = services()
-    require_admin(svc, request)
+def list_models(call: Call) -> Response:
+    svc = call.svc
     return json_response(ModelList(data=registry.entries(svc)))
 
 
-def delete_model(request: Request, provider: str, name: str) -> Response:
-    svc = services()
-    require_admin(svc, request)
+def delete_model(call: Call, provider: str, name: str) -> Response:
+    svc = call.svc
     registry.remove(svc, provider, name)
     return Response(status=204)

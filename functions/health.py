@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Request, Response
+from flask import Response
 
 from functions.http import json_response
-from shared.services import services
+from functions.routing import Call
 
 
-def root(request: Request) -> Response:
+def root(call: Call) -> Response:
     return json_response({"service": "deployment-orchestrator", "docs": "/docs"})
 
 
-def health(request: Request) -> Response:
+def health(call: Call) -> Response:
     return json_response({"status": "ok"})
 
 
-def readiness(request: Request) -> Response:
+def readiness(call: Call) -> Response:
     try:
-        services().store.ping()
+        call.svc.store.ping()
     except Exception as exc:  # any failure to reach the store means "not ready"
         return json_response({"status": "unready", "error": f"store unreachable ({type(exc).__name__})"}, 503)
     return json_response({"status": "ready"})

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pydantic
 from flask import Request, Response
 from werkzeug.exceptions import HTTPException
 
@@ -16,7 +15,10 @@ from shared.errors import (
     ValidationError,
 )
 
-M = TypeVar("M", bound=pydantic.BaseModel)
+if TYPE_CHECKING:
+    import pydantic
+
+M = TypeVar("M", bound="pydantic.BaseModel")
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 64
 _READ_CHUNK = 64 * 1024
@@ -25,8 +27,9 @@ _JSON_KEY = "orchestrator.json"
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    if isinstance(body, pydantic.BaseModel):
-        text = body.model_dump_json()
+    dump = getattr(body, "model_dump_json", None)  # a pydantic model (pydantic is not imported on cold paths)
+    if dump is not None:
+        text = dump()
     else:
         text = json.dumps(body, separators=(",", ":"))
     return Response(text, status=status, headers=headers or {}, mimetype="application/json")
@@ -131,6 +134,8 @@ def _no_constant(name: str) -> Any:
 
 
 def parse_body(request: Request, model: type[M]) -> M:
+    import pydantic  # imported here: /health answers without loading pydantic (cold start); free once a model exists
+
     data = read_json(request)
     try:
         return model.model_validate(data)

@@ -8,10 +8,9 @@ from flask import Request, Response
 
 from functions import http, longcalls
 from functions.http import json_response
-from functions.security import api_principal
+from functions.routing import Call
 from shared import inference
 from shared.errors import ValidationError
-from shared.services import services
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -24,68 +23,62 @@ def read_json(request: Request) -> dict[str, Any]:
 # ---- Runpod jobs on one deployment ----
 
 
-def run_job(request: Request, deployment_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    dep = inference.serving(svc, principal.owner, deployment_id)
+def run_job(call: Call, deployment_id: str) -> Response:
+    svc, request, headers = call.svc, call.request, call.headers()
+    dep = inference.serving(svc, call.owner, deployment_id)
     body = inference.run_body(read_json(request))
     return json_response(inference.Runtime(svc, dep).run(body), 200, headers)
 
 
-def run_job_sync(request: Request, deployment_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    dep = inference.serving(svc, principal.owner, deployment_id)
+def run_job_sync(call: Call, deployment_id: str) -> Response:
+    svc, request, headers = call.svc, call.request, call.headers()
+    dep = inference.serving(svc, call.owner, deployment_id)
     wait = inference.runsync_wait_ms(request.args.get("wait"))
     body = inference.run_body(read_json(request))
     runtime = inference.Runtime(svc, dep)
-    return longcalls.held(svc, principal.owner, lambda: json_response(runtime.runsync(body, wait), 200, headers))
+    return longcalls.held(svc, call.owner, lambda: json_response(runtime.runsync(body, wait), 200, headers))
 
 
-def job_status(request: Request, deployment_id: str, job_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    dep = inference.with_jobs(svc, principal.owner, deployment_id)
+def job_status(call: Call, deployment_id: str, job_id: str) -> Response:
+    svc, headers = call.svc, call.headers()
+    dep = inference.with_jobs(svc, call.owner, deployment_id)
     return json_response(inference.Runtime(svc, dep).status(job_id), 200, headers)
 
 
-def cancel_job(request: Request, deployment_id: str, job_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    dep = inference.with_jobs(svc, principal.owner, deployment_id)
+def cancel_job(call: Call, deployment_id: str, job_id: str) -> Response:
+    svc, headers = call.svc, call.headers()
+    dep = inference.with_jobs(svc, call.owner, deployment_id)
     return json_response(inference.Runtime(svc, dep).cancel(job_id), 200, headers)
 
 
 # ---- OpenAI-compatible ----
 
 
-def chat_completions(request: Request) -> Response:
-    return _openai(request, "chat/completions")
+def chat_completions(call: Call) -> Response:
+    return _openai(call, "chat/completions")
 
 
-def completions(request: Request) -> Response:
-    return _openai(request, "completions")
+def completions(call: Call) -> Response:
+    return _openai(call, "completions")
 
 
-def list_models(request: Request) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    return json_response(inference.list_models(svc, principal.owner), 200, headers)
+def list_models(call: Call) -> Response:
+    svc, headers = call.svc, call.headers()
+    return json_response(inference.list_models(svc, call.owner), 200, headers)
 
 
-def _openai(request: Request, path: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
+def _openai(call: Call, path: str) -> Response:
+    svc, request, headers = call.svc, call.request, call.headers()
     body = read_json(request)
     model, stream = body.get("model"), body.get("stream", False)
     if not isinstance(model, str):
         raise ValidationError("model is required: a deployed Hugging Face model id (see GET /v1/models)")
     if not isinstance(stream, bool):
         raise ValidationError("stream must be true or false", {"field": "stream"})
-    dep = inference.route_model(svc, principal.owner, model)
+    dep = inference.route_model(svc, call.owner, model)
     headers["X-Deployment-Id"] = dep.deployment_id
     upstream = {**body, "model": dep.model_id}  # vLLM serves the HF id (MODEL_NAME)
-    return longcalls.held(svc, principal.owner, lambda: _proxy(inference.Runtime(svc, dep), path, upstream, headers))
+    return longcalls.held(svc, call.owner, lambda: _proxy(inference.Runtime(svc, dep), path, upstream, headers))
 
 
 def _proxy(runtime: inference.Runtime, path: str, upstream: dict[str, Any], headers: dict[str, str]) -> Response:

@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-from functions import inference
 from functions.routing import Route
-from shared.inference import JobResponse, ModelList, OpenAIRequest, RunRequest
 
 _JOB_ERRORS = {404: None, 409: None, 502: None, 504: None}
 
 INFERENCE_ROUTES: list[Route] = [
-    Route("POST", "/v1/deployments/{deployment_id}/run", "inference", inference.run_job,
-          "Queue a job on the deployment's Runpod endpoint", request=RunRequest,
-          responses={200: JobResponse, **_JOB_ERRORS}, tag="inference"),
-    Route("POST", "/v1/deployments/{deployment_id}/runsync", "inference", inference.run_job_sync,
-          "Run a job and wait for its result (query `wait`: milliseconds, at most 120000)", request=RunRequest,
-          responses={200: JobResponse, **_JOB_ERRORS}, tag="inference",
+    Route("POST", "/v1/deployments/{deployment_id}/run", "inference", "inference:run_job",
+          "Queue a job on the deployment's Runpod endpoint", request="shared.inference:RunRequest",
+          responses={200: "shared.inference:JobResponse", **_JOB_ERRORS}, tag="inference"),
+    Route("POST", "/v1/deployments/{deployment_id}/runsync", "inference", "inference:run_job_sync",
+          "Run a job and wait for its result (query `wait`: milliseconds, at most 120000)",
+          request="shared.inference:RunRequest",
+          responses={200: "shared.inference:JobResponse", **_JOB_ERRORS}, tag="inference",
           query={"wait": {"type": "integer", "minimum": 1000, "maximum": 120000}}),
-    Route("GET", "/v1/deployments/{deployment_id}/jobs/{job_id}", "inference", inference.job_status,
-          "A job's status and output", responses={200: JobResponse, **_JOB_ERRORS}, tag="inference"),
-    Route("POST", "/v1/deployments/{deployment_id}/jobs/{job_id}/cancel", "inference", inference.cancel_job,
-          "Cancel a queued or running job", responses={200: JobResponse, **_JOB_ERRORS}, tag="inference"),
-    Route("POST", "/v1/chat/completions", "inference", inference.chat_completions,
+    Route("GET", "/v1/deployments/{deployment_id}/jobs/{job_id}", "inference", "inference:job_status",
+          "A job's status and output", responses={200: "shared.inference:JobResponse", **_JOB_ERRORS}, tag="inference"),
+    Route("POST", "/v1/deployments/{deployment_id}/jobs/{job_id}/cancel", "inference", "inference:cancel_job",
+          "Cancel a queued or running job", responses={200: "shared.inference:JobResponse", **_JOB_ERRORS},
+          tag="inference"),
+    Route("POST", "/v1/chat/completions", "inference", "inference:chat_completions",
           "OpenAI-compatible chat completions, routed by `model` to your ready deployment (SSE when `stream`)",
-          request=OpenAIRequest, responses={200: None, **_JOB_ERRORS}, tag="openai"),
-    Route("POST", "/v1/completions", "inference", inference.completions,
+          request="shared.inference:OpenAIRequest", responses={200: None, **_JOB_ERRORS}, tag="openai"),
+    Route("POST", "/v1/completions", "inference", "inference:completions",
           "OpenAI-compatible completions, routed by `model` to your ready deployment (SSE when `stream`)",
-          request=OpenAIRequest, responses={200: None, **_JOB_ERRORS}, tag="openai"),
-    Route("GET", "/v1/models", "inference", inference.list_models, "Models you can call: your ready deployments",
-          responses={200: ModelList}, tag="openai"),
+          request="shared.inference:OpenAIRequest", responses={200: None, **_JOB_ERRORS}, tag="openai"),
+    Route("GET", "/v1/models", "inference", "inference:list_models", "Models you can call: your ready deployments",
+          responses={200: "shared.inference:ModelList"}, tag="openai"),
 ]  # fmt: skip

@@ -2,38 +2,32 @@
 
 from __future__ import annotations
 
-from flask import Request, Response
+from flask import Response
 
 from functions.http import json_response, parse_body
-from functions.security import verify_task_caller
+from functions.routing import Call
 from shared import deployments, engine, notify
 from shared.errors import ValidationError
 from shared.models import StepTask, WorkerLogReport, WorkerReport
-from shared.services import services
-
-SECRET_HEADER = "X-Visgate-Internal-Secret"
 
 
-def deployment_ready(request: Request, deployment_id: str) -> Response:
-    svc = services()
-    deployments.verify_worker_secret(svc, deployment_id, request.headers.get(SECRET_HEADER))
+def deployment_ready(call: Call, deployment_id: str) -> Response:
+    svc, request = call.svc, call.request
     report = parse_body(request, WorkerReport)
     return json_response(deployments.worker_report(svc, deployment_id, report))
 
 
-def deployment_log(request: Request, deployment_id: str) -> Response:
+def deployment_log(call: Call, deployment_id: str) -> Response:
     """A log line from the inference container (info, warning or error)."""
-    svc = services()
-    deployments.verify_worker_secret(svc, deployment_id, request.headers.get(SECRET_HEADER))
+    svc, request = call.svc, call.request
     line = parse_body(request, WorkerLogReport)
     deployments.worker_log(svc, deployment_id, line)
     return json_response({"deployment_id": deployment_id, "accepted": True})
 
 
-def reconcile(request: Request) -> Response:
+def reconcile(call: Call) -> Response:
     """Cloud Scheduler's target in production; a self-rescheduling task on the embedded default."""
-    svc = services()
-    verify_task_caller(svc, request)
+    svc = call.svc
     from shared.reconciler import reconcile as run_reconciler
     from shared.reconciler import schedule_next
 
@@ -43,9 +37,8 @@ def reconcile(request: Request) -> Response:
     return json_response({"result": "reconciled", **stats})
 
 
-def run_step(request: Request) -> Response:
-    svc = services()
-    verify_task_caller(svc, request)
+def run_step(call: Call) -> Response:
+    svc, request = call.svc, call.request
     task = parse_body(request, StepTask)
     import shared.steps  # noqa: F401  (registers the steps; imported here to keep other cold starts light)
 

@@ -9,7 +9,7 @@ from flask import Request, Response, stream_with_context
 
 from functions import longcalls
 from functions.http import json_response, parse_body
-from functions.security import api_principal
+from functions.routing import Call
 from shared import deployments, lifecycle, logs
 from shared.errors import ValidationError
 from shared.models import (
@@ -21,7 +21,6 @@ from shared.models import (
     ScaleRequest,
     ScaleResponse,
 )
-from shared.services import services
 
 
 def _int_arg(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
@@ -41,13 +40,12 @@ def _bool_arg(request: Request, name: str) -> bool:
     return request.args.get(name, "").lower() in ("1", "true", "yes")
 
 
-def list_deployments(request: Request) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
+def list_deployments(call: Call) -> Response:
+    svc, request, headers = call.svc, call.request, call.headers()
     limit = _int_arg(request, "limit", 20, 1, lifecycle.MAX_PAGE) or 20
     deps, cursor = lifecycle.list_deployments(
         svc,
-        principal.owner,
+        call.owner,
         request.args.get("status"),
         request.args.get("model_id"),
         limit,
@@ -57,18 +55,16 @@ def list_deployments(request: Request) -> Response:
     return json_response(DeploymentList(data=data, next_cursor=cursor), 200, headers)
 
 
-def deployment_health(request: Request, deployment_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    dep = deployments.owned(svc, principal.owner, deployment_id)
+def deployment_health(call: Call, deployment_id: str) -> Response:
+    svc, headers = call.svc, call.headers()
+    dep = deployments.owned(svc, call.owner, deployment_id)
     return json_response(DeploymentHealth.model_validate(lifecycle.health(svc, dep)), 200, headers)
 
 
-def scale_deployment(request: Request, deployment_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
+def scale_deployment(call: Call, deployment_id: str) -> Response:
+    svc, request, headers = call.svc, call.request, call.headers()
     body = parse_body(request, ScaleRequest)
-    dep = deployments.owned(svc, principal.owner, deployment_id)
+    dep = deployments.owned(svc, call.owner, deployment_id)
     after = lifecycle.scale(svc, dep, body.min_replicas, body.max_replicas)
     answer = ScaleResponse(
         message="Autoscaling configuration updated successfully",
@@ -78,30 +74,27 @@ def scale_deployment(request: Request, deployment_id: str) -> Response:
     return json_response(answer, 200, headers)
 
 
-def stop_deployment(request: Request, deployment_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    dep = deployments.owned(svc, principal.owner, deployment_id)
+def stop_deployment(call: Call, deployment_id: str) -> Response:
+    svc, headers = call.svc, call.headers()
+    dep = deployments.owned(svc, call.owner, deployment_id)
     result = lifecycle.stop(svc, dep)
     return json_response(
         LifecycleResponse(message="Deployment stopped successfully", update_result=result), 200, headers
     )
 
 
-def start_deployment(request: Request, deployment_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    dep = deployments.owned(svc, principal.owner, deployment_id)
+def start_deployment(call: Call, deployment_id: str) -> Response:
+    svc, headers = call.svc, call.headers()
+    dep = deployments.owned(svc, call.owner, deployment_id)
     result = lifecycle.start(svc, dep)
     return json_response(
         LifecycleResponse(message="Deployment started successfully", update_result=result), 200, headers
     )
 
 
-def deployment_logs(request: Request, deployment_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    dep = deployments.owned(svc, principal.owner, deployment_id)
+def deployment_logs(call: Call, deployment_id: str) -> Response:
+    svc, request, headers = call.svc, call.request, call.headers()
+    dep = deployments.owned(svc, call.owner, deployment_id)
     tail = _int_arg(request, "tail", None, 1, 5000)
     since = request.args.get("since")
     lines = logs.read(svc, deployment_id, tail=tail if tail else (None if since else 100), since=since)
@@ -112,10 +105,9 @@ def deployment_logs(request: Request, deployment_id: str) -> Response:
     return json_response(LogsResponse(data=lines, worker_logs_error=worker_error), 200, headers)
 
 
-def stream_deployment_logs(request: Request, deployment_id: str) -> Response:
-    svc = services()
-    principal, headers = api_principal(svc, request)
-    deployments.owned(svc, principal.owner, deployment_id)
+def stream_deployment_logs(call: Call, deployment_id: str) -> Response:
+    svc, request, headers = call.svc, call.request, call.headers()
+    deployments.owned(svc, call.owner, deployment_id)
     last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
 
     def respond() -> Response:
@@ -127,7 +119,7 @@ def stream_deployment_logs(request: Request, deployment_id: str) -> Response:
             headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    return longcalls.held(svc, principal.owner, respond)
+    return longcalls.held(svc, call.owner, respond)
 
 
 def _sse(first: logs.Event | None, rest: Iterator[logs.Event]) -> Iterator[str]:

@@ -6,10 +6,12 @@ import mimetypes
 from functools import cache
 from typing import Any
 
-from flask import Request, Response
+from flask import Response
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from functions.http import json_response
+from functions.routing import Call, model
 from shared.errors import NotFoundError
 from shared.models import ErrorResponse
 
@@ -27,49 +29,26 @@ ERROR_STATUSES = {
 }
 
 
-SINCE = {
-    "type": "string",
-    "format": "date-time",
-    "description": "ISO-8601; a time without a zone is UTC",
-    "examples": ["2026-01-01T00:00:00Z"],
-}
-LIST_QUERY = {
-    "status": {"type": "string"},
-    "model_id": {"type": "string"},
-    "limit": {"type": "integer", "minimum": 1, "maximum": 100},
-    "cursor": {"type": "string", "description": "next_cursor of the previous page"},
-}
-LOGS_QUERY = {
-    "tail": {"type": "integer", "minimum": 1, "maximum": 5000},
-    "since": SINCE,
-    "workers": {"type": "boolean"},
-}
-STREAM_QUERY = {
-    "follow": {"type": "boolean"},
-    "last_event_id": {"type": "string", "description": "as the Last-Event-ID header"},
-}
-
-
 @cache
 def spec() -> dict[str, Any]:
     from functions.routes import ROUTER
 
     routes = [r for r in ROUTER.routes if r.public]
-    models = {ErrorResponse}
+    models: set[type[BaseModel]] = {ErrorResponse}
     for r in routes:
-        models |= {m for m in r.responses.values() if m is not None}
+        models |= {model(m) for m in r.responses.values() if m is not None}
         if r.request is not None:
-            models.add(r.request)
+            models.add(model(r.request))
     refs, schema = models_json_schema(
         [(m, "serialization") for m in sorted(models, key=lambda m: m.__name__)]
-        + [(r.request, "validation") for r in routes if r.request is not None],
+        + [(model(r.request), "validation") for r in routes if r.request is not None],
         ref_template="#/components/schemas/{model}",
     )
     paths: dict[str, dict[str, Any]] = {}
     error_schema = {"application/json": {"schema": refs[(ErrorResponse, "serialization")]}}
     for r in routes:
         op: dict[str, Any] = {
-            "operationId": r.handler.__name__,
+            "operationId": r.operation,
             "summary": r.summary,
             "tags": [r.tag],
             "responses": {},
@@ -82,12 +61,12 @@ def spec() -> dict[str, Any]:
         if r.request is not None:
             op["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": refs[(r.request, "validation")]}},
+                "content": {"application/json": {"schema": refs[(model(r.request), "validation")]}},
             }
-        for status, model in r.responses.items():
+        for status, ref in r.responses.items():
             entry: dict[str, Any] = {"description": _describe(status)}
-            if model is not None:
-                entry["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
+            if ref is not None:
+                entry["content"] = {"application/json": {"schema": refs[(model(ref), "serialization")]}}
             op["responses"][str(status)] = entry
         errors = dict(ERROR_STATUSES[r.auth])
         if params and r.auth != "none":
@@ -128,7 +107,7 @@ def _describe(status: int) -> str:
     return {200: "OK", 202: "Accepted", 204: "No Content", 503: "Unavailable"}.get(status, str(status))
 
 
-def openapi_json(request: Request) -> Response:
+def openapi_json(call: Call) -> Response:
     return json_response(spec())
 
 
@@ -141,11 +120,11 @@ _DOCS_PAGE = """<!doctype html>
 </body></html>"""
 
 
-def docs(request: Request) -> Response:
+def docs(call: Call) -> Response:
     return Response(_DOCS_PAGE, mimetype="text/html")
 
 
-def docs_static(request: Request, filename: str) -> Response:
+def docs_static(call: Call, filename: str) -> Response:
     from swagger_ui_bundle import swagger_ui_path
 
     if filename not in {"swagger-ui.css", "swagger-ui-bundle.js"}:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pydantic
 from flask import Request, Response
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -28,6 +28,12 @@ from shared.errors import (
 )
 from shared.store import valid_doc_id
 
+if TYPE_CHECKING:
+    import pydantic
+
+    from shared.services import Services
+    from shared.tenants import Principal
+
 log = logging.getLogger("orchestrator.http")
 
 Auth = Literal["none", "api_key", "worker_secret", "task", "admin"]
@@ -38,11 +44,13 @@ class Route:
     method: str
     path: str  # OpenAPI style: /v1/deployments/{deployment_id}
     function: str  # the Cloud Function (entry point in main.py) that serves it
-    handler: Callable[..., Response]
+    # "deployments:get_deployment" (= functions.deployments) or "pkg.module:name"; imported on first use, so
+    # each Cloud Function loads only its own handlers (cold starts).
+    handler: str
     summary: str
     auth: Auth = "api_key"
-    request: type[pydantic.BaseModel] | None = None
-    responses: dict[int, type[pydantic.BaseModel] | None] = field(default_factory=dict)
+    request: str | None = None  # "shared.models:ScaleRequest": pydantic models, imported when the spec is built
+    responses: dict[int, str | None] = field(default_factory=dict)
     tag: str = "deployments"
     public: bool = True  # listed in /openapi.json and routed by the public gateway
     query: dict[str, dict] = field(default_factory=dict)  # query parameter -> JSON schema (for /openapi.json)
@@ -50,6 +58,62 @@ class Route:
     @property
     def rule(self) -> str:
         return self.path.replace("{", "<").replace("}", ">")
+
+    @property
+    def operation(self) -> str:
+        """The handler's name, known without importing it (OpenAPI's operationId)."""
+        return self.handler.rpartition(":")[2]
+
+    def resolve(self) -> Callable[..., Response]:
+        handler: Callable[..., Response] = _resolve(self.handler)
+        return handler
+
+
+@cache
+def _resolve(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module if "." in module else f"functions.{module}"), name)
+
+
+def model(path: str) -> type[pydantic.BaseModel]:
+    """The pydantic model a route table entry names ("shared.models:ScaleRequest")."""
+    import pydantic  # only the spec needs it: kept off the health function's cold path
+
+    found = _resolve(path)
+    assert isinstance(found, type) and issubclass(found, pydantic.BaseModel), path
+    return found
+
+
+@dataclass(frozen=True)
+class Call:
+    """What the router knows about one request once it has authenticated it as its route declares."""
+
+    request: Request
+    principal: Principal | None = None  # the API key's tenant on "api_key" routes
+    rate_headers: Mapping[str, str] = field(default_factory=dict)  # RateLimit-* for the answer
+    services: Services | None = None  # built by the router on authenticated routes
+
+    @property
+    def svc(self) -> Services:
+        if self.services is not None:
+            return self.services
+        from shared.services import services  # "none" routes (health) build no services unless they ask
+
+        return services()
+
+    @property
+    def owner(self) -> str:
+        assert self.principal is not None, "only api_key routes have an owner"
+        return self.principal.owner
+
+    @property
+    def tenant_id(self) -> str:
+        assert self.principal is not None, "only api_key routes have a tenant"
+        return self.principal.tenant_id
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        """A fresh copy of the rate-limit headers (plus `extra`) for the response."""
+        return {**self.rate_headers, **extra}
 
 
 class Router:
@@ -84,7 +148,9 @@ class Router:
                     f"{request.method} is not allowed on {request.path}", headers={"Allow": allowed}
                 ) from None
             check_params(request, params)
-            return self.routes[index].handler(request, **params)
+            route = self.routes[index]
+            call = authenticate(route.auth, request, params)
+            return route.resolve()(call, **params)
         except ApiError as err:
             return error_response(err)
         except Contention:
@@ -95,6 +161,29 @@ class Router:
             incident = secrets.token_hex(6)
             log.exception("unhandled error (incident %s) on %s %s", incident, request.method, request.path)
             return error_response(InternalError("Internal error", {"incident": incident}))
+
+
+def authenticate(auth: Auth, request: Request, params: Mapping[str, Any]) -> Call:
+    """Enforce the route's declared auth before its handler runs (after 404/405 and invalid ids, as before)."""
+    if auth == "none":
+        return Call(request)
+    # Imported here: the store, crypto and tenant modules stay off the "none" routes' cold path (health).
+    from functions import security
+    from shared.services import services
+
+    svc = services()
+    if auth == "api_key":
+        principal, headers = security.api_principal(svc, request)
+        return Call(request, principal, headers, svc)
+    if auth == "admin":
+        security.require_admin(svc, request)
+    elif auth == "worker_secret":
+        security.verify_worker(svc, request, params["deployment_id"])
+    elif auth == "task":
+        security.verify_task_caller(svc, request)
+    else:  # pragma: no cover - Auth is a closed Literal
+        raise AssertionError(f"unknown auth {auth!r}")
+    return Call(request, services=svc)
 
 
 def check_params(request: Request, params: dict[str, str]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Request
 
 from shared import auth, tenants
-from shared.crypto import keyed_hash, same
+from shared.crypto import callback_secret, keyed_hash, same
 from shared.errors import RateLimitError, UnauthorizedError
 from shared.services import Services
 
@@ -56,6 +56,17 @@ def require_admin(svc: Services, request: Request) -> None:
         if given:
             auth.record_auth_failure(svc, client)
         raise UnauthorizedError("Missing or invalid admin token")
+
+
+WORKER_SECRET_HEADER = "X-Visgate-Internal-Secret"
+
+
+def verify_worker(svc: Services, request: Request, deployment_id: str) -> None:
+    """The inference container proves it serves this deployment with the secret derived for it alone."""
+    secret = request.headers.get(WORKER_SECRET_HEADER)
+    expected = callback_secret(svc.settings.internal_secret.get_secret_value(), deployment_id)
+    if not secret or not same(secret, expected):
+        raise UnauthorizedError("Missing or invalid X-Visgate-Internal-Secret")
 
 
 def local_task_token(svc: Services) -> str:

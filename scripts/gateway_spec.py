@@ -35,7 +35,7 @@ def spec() -> dict[str, Any]:
             continue
         params = re.findall(r"{(\w+)}", route.path)
         operation: dict[str, Any] = {
-            "operationId": f"{route.function}_{route.handler.__name__}",
+            "operationId": f"{route.function}_{route.operation}",
             "summary": route.summary,
             "x-google-backend": {
                 "address": f"${{backends.{route.function}}}",

@@ -10,8 +10,10 @@ import base64
 import hashlib
 import hmac
 import os
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
 class CryptoError(Exception):
@@ -20,7 +22,8 @@ class CryptoError(Exception):
 
 class Cipher:
     def __init__(self, keyring: str):
-        self._keys: dict[str, AESGCM] = {}
+        self._keys: dict[str, bytes] = {}
+        self._aeads: dict[str, AESGCM] = {}
         self._primary = ""
         for item in (part.strip() for part in keyring.split(",")):
             if not item:
@@ -32,14 +35,14 @@ class Cipher:
                 raise CryptoError(f"encryption key {kid!r} is not base64") from None
             if len(raw) != 32 or not kid:
                 raise CryptoError(f"encryption key {kid!r} must be `id:base64(32 bytes)`")
-            self._keys[kid] = AESGCM(raw)
+            self._keys[kid] = raw
             self._primary = self._primary or kid
         if not self._keys:
             raise CryptoError("ENCRYPTION_KEYS holds no key")
 
     def encrypt(self, plaintext: str, context: str = "") -> str:
         nonce = os.urandom(12)
-        sealed = self._keys[self._primary].encrypt(nonce, plaintext.encode(), self._aad(self._primary, context))
+        sealed = self._aead(self._primary).encrypt(nonce, plaintext.encode(), self._aad(self._primary, context))
         return f"v1:{self._primary}:{base64.b64encode(nonce + sealed).decode()}"
 
     def decrypt(self, token: str, context: str = "") -> str:
@@ -48,11 +51,19 @@ class Cipher:
             blob = base64.b64decode(b64)
             if version != "v1" or kid not in self._keys:
                 raise CryptoError(f"no key {kid!r} to decrypt with")
-            return self._keys[kid].decrypt(blob[:12], blob[12:], self._aad(kid, context)).decode()
+            return self._aead(kid).decrypt(blob[:12], blob[12:], self._aad(kid, context)).decode()
         except CryptoError:
             raise
         except Exception as exc:
             raise CryptoError("cannot decrypt a stored secret") from exc
+
+    def _aead(self, kid: str) -> AESGCM:
+        if kid not in self._aeads:
+            # Imported on first use: keeps `cryptography` off cold paths that decrypt nothing (GET a deployment).
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._aeads[kid] = AESGCM(self._keys[kid])
+        return self._aeads[kid]
 
     @staticmethod
     def _aad(kid: str, context: str) -> bytes:

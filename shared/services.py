@@ -10,13 +10,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from shared.config import Settings, load_settings
 from shared.crypto import Cipher
 from shared.queue import TaskQueue
-from shared.runpod import RunpodClient, RunpodConfig
 from shared.store import DocumentStore
 from shared.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from shared.runpod import RunpodClient
 
 
 @dataclass
@@ -33,6 +36,9 @@ class Services:
     def runpod(self, api_key: str) -> RunpodClient:
         if self.runpod_factory is not None:
             return self.runpod_factory(api_key)
+        # Imported here: keeps httpx off cold paths that never call Runpod (authentication, reads).
+        from shared.runpod import RunpodClient, RunpodConfig
+
         s = self.settings
         return RunpodClient(api_key, RunpodConfig(s.runpod_api_base, s.runpod_runtime_base, s.http_timeout_seconds))
 

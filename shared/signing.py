@@ -10,8 +10,6 @@ import base64
 import secrets
 from datetime import datetime, timedelta
 
-from standardwebhooks import Webhook
-
 from shared.errors import NotFoundError
 from shared.services import Services
 from shared.tenants import TENANTS
@@ -82,6 +80,9 @@ def headers_for(svc: Services, tenant_id: str, msg_id: str, body: str) -> dict[s
     if not current:
         raise NoSigningSecret(f"tenant {tenant_id} has no webhook signing secret (the tenant no longer exists)")
     now = svc.now()
+    # Imported here: keeps standardwebhooks off cold paths that sign nothing (GET a deployment).
+    from standardwebhooks import Webhook
+
     signatures = [Webhook(s).sign(msg_id, now, body) for s in (current, previous) if s]
     return {
         "webhook-id": msg_id,
