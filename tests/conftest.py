@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -37,10 +38,26 @@ FAST_ENV = {
 }
 
 
+PORT_BAND = 2000
+_next_port = itertools.count()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port for a server a test starts, below the kernel's ephemeral range (where the fakes' port-0
+    binds land) and in a band of its own per xdist worker: between this check and the server's bind, no
+    other test process can take it, so no request ever reaches another test's server."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    band = int(worker[2:]) + 1 if worker.startswith("gw") and worker[2:].isdigit() else 0
+    base = 10000 + band * PORT_BAND
+    for _ in range(PORT_BAND):
+        port = base + next(_next_port) % PORT_BAND
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {base}-{base + PORT_BAND - 1}")
 
 
 @dataclass

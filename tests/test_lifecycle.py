@@ -245,6 +245,9 @@ def test_cleanup_failed_after_three_attempts_then_the_reconciler_finishes(server
 
 def test_logs_tail_and_since(server, fakes) -> None:
     dep_id, _ = ready(server, fakes)
+    # The webhook's line is the last one logged: after it the log stands still.
+    wait_until(lambda: any("Webhook deployment.ready delivered" in x["message"]
+                           for x in server.get(f"/v1/deployments/{dep_id}/logs").json()["data"]))  # fmt: skip
     everything = server.get(f"/v1/deployments/{dep_id}/logs", params={"tail": "1000"}).json()["data"]
     assert len(everything) >= 6
     assert [x["timestamp"] for x in everything] == sorted(x["timestamp"] for x in everything)
