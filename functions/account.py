@@ -7,9 +7,11 @@ from pydantic import BaseModel, Field
 
 from functions.http import json_response, parse_body
 from functions.routing import Call
-from shared import credentials, deployments, notify, signing
-from shared.errors import NotFoundError, ServiceUnavailableError
-from shared.timeutil import Timestamp
+from shared.accounts import credentials
+from shared.deploy import deployments, notify
+from shared.platform.clock import Timestamp
+from shared.platform.errors import NotFoundError, ServiceUnavailableError
+from shared.webhooks import signing
 
 
 class CredentialList(BaseModel):

@@ -1,4 +1,4 @@
-"""Handlers for /admin: tenants, their API keys, the model registry. Guarded by ADMIN_TOKEN."""
+"""Handlers for /admin: tenants, their API keys, the model model_registry. Guarded by ADMIN_TOKEN."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pydantic import BaseModel
 
 from functions.http import json_response, parse_body
 from functions.routing import Call
-from shared import registry, tenant_lifecycle, tenants
-from shared.errors import ValidationError
+from shared.accounts import tenant_lifecycle, tenants
+from shared.catalog import model_registry
+from shared.platform.errors import ValidationError
 
 
 class TenantList(BaseModel):
@@ -20,7 +21,7 @@ class ApiKeyList(BaseModel):
 
 
 class ModelList(BaseModel):
-    data: list[registry.RegistryEntry]
+    data: list[model_registry.RegistryEntry]
 
 
 def _view(t: tenants.Tenant) -> tenants.TenantView:
@@ -79,16 +80,16 @@ def revoke_api_key(call: Call, key_id: str, tenant_id: str | None = None) -> Res
 
 def register_model(call: Call) -> Response:
     svc, request = call.svc, call.request
-    body = parse_body(request, registry.RegistryModel)
-    return json_response(registry.upsert(svc, body), 201)
+    body = parse_body(request, model_registry.RegistryModel)
+    return json_response(model_registry.upsert(svc, body), 201)
 
 
 def list_models(call: Call) -> Response:
     svc = call.svc
-    return json_response(ModelList(data=registry.entries(svc)))
+    return json_response(ModelList(data=model_registry.entries(svc)))
 
 
 def delete_model(call: Call, provider: str, name: str) -> Response:
     svc = call.svc
-    registry.remove(svc, provider, name)
+    model_registry.remove(svc, provider, name)
     return Response(status=204)

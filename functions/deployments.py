@@ -6,8 +6,9 @@ from flask import Response
 
 from functions.http import json_response, parse_body, read_json
 from functions.routing import Call
-from shared import deployments, idempotency
-from shared.models import CreateDeploymentRequest
+from shared.accounts import idempotency
+from shared.deploy import deployments
+from shared.schemas.deployments import CreateDeploymentRequest
 
 
 def create_deployment(call: Call) -> Response:

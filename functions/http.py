@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from flask import Request, Response
 from werkzeug.exceptions import HTTPException
 
-from shared.errors import (
+from shared.platform.errors import (
     ApiError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,

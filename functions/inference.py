@@ -9,8 +9,8 @@ from flask import Request, Response
 from functions import http, longcalls
 from functions.http import json_response
 from functions.routing import Call
-from shared import inference
-from shared.errors import ValidationError
+from shared.platform.errors import ValidationError
+from shared.proxy import inference
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 

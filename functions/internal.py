@@ -6,9 +6,9 @@ from flask import Response
 
 from functions.http import json_response, parse_body
 from functions.routing import Call
-from shared import deployments, engine, notify
-from shared.errors import ValidationError
-from shared.models import StepTask, WorkerLogReport, WorkerReport
+from shared.deploy import deployments, engine, notify
+from shared.platform.errors import ValidationError
+from shared.schemas.worker import StepTask, WorkerLogReport, WorkerReport
 
 
 def deployment_ready(call: Call, deployment_id: str) -> Response:
@@ -28,8 +28,8 @@ def deployment_log(call: Call, deployment_id: str) -> Response:
 def reconcile(call: Call) -> Response:
     """Cloud Scheduler's target in production; a self-rescheduling task on the embedded default."""
     svc = call.svc
-    from shared.reconciler import reconcile as run_reconciler
-    from shared.reconciler import schedule_next
+    from shared.deploy.reconciler import reconcile as run_reconciler
+    from shared.deploy.reconciler import schedule_next
 
     stats = run_reconciler(svc)
     if svc.settings.orchestrator_backend == "local":
@@ -40,7 +40,7 @@ def reconcile(call: Call) -> Response:
 def run_step(call: Call) -> Response:
     svc, request = call.svc, call.request
     task = parse_body(request, StepTask)
-    import shared.steps  # noqa: F401  (registers the steps; imported here to keep other cold starts light)
+    import shared.deploy.steps  # noqa: F401  (registers the steps; imported here to keep other cold starts light)
 
     if task.kind == "webhook" and task.delivery_id is not None and task.attempt is not None:
         outcome = notify.deliver(svc, task.delivery_id, task.attempt)

@@ -10,9 +10,9 @@ from flask import Request, Response, stream_with_context
 from functions import longcalls
 from functions.http import json_response, parse_body
 from functions.routing import Call
-from shared import deployments, lifecycle, logs
-from shared.errors import ValidationError
-from shared.models import (
+from shared.deploy import deployments, lifecycle, logs
+from shared.platform.errors import ValidationError
+from shared.schemas.deployments import (
     DeploymentHealth,
     DeploymentList,
     DeploymentSummary,

@@ -20,7 +20,7 @@ MAX_RECEIVED_BODY_BYTES = 16 * 1024 * 1024  # above the largest route limit (10 
 def _ensure_api_keys(settings) -> list[str]:
     if settings.api_key_list:
         return settings.api_key_list
-    from shared.config import _read_or_create  # the same atomic helper as the other local secrets
+    from shared.platform.settings import _read_or_create  # the same atomic helper as the other local secrets
 
     key = _read_or_create(settings.data_dir / "api_key", lambda: "do_local_" + secrets.token_urlsafe(24))
     os.environ["API_KEYS"] = key
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from functions.logging_setup import configure_logging
-    from shared.config import ConfigError, load_settings
+    from shared.platform.settings import ConfigError, load_settings
 
     configure_logging()
     os.umask(0o077)  # DATA_DIR holds secrets: every file this process writes is private to its user
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     print("API keys accepted: " + ", ".join(keys), flush=True)
     print(f"Docs: http://{settings.host}:{settings.port}/docs", flush=True)
     if dispatcher:
-        from shared.reconciler import schedule_next
+        from shared.deploy.reconciler import schedule_next
 
         schedule_next(svc)
         dispatcher.start()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from flask import Response
 
-from shared.errors import RateLimitError, ServiceUnavailableError
+from shared.platform.errors import RateLimitError, ServiceUnavailableError
 from shared.services import Services
 
 RETRY_AFTER_SECONDS = 5

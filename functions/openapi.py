@@ -12,8 +12,8 @@ from pydantic.json_schema import models_json_schema
 
 from functions.http import json_response
 from functions.routing import Call, model
-from shared.errors import NotFoundError
-from shared.models import ErrorResponse
+from shared.platform.errors import NotFoundError
+from shared.schemas.service import ErrorResponse
 
 ERROR_STATUSES = {
     "api_key": {401: "Missing or invalid API key", 422: "Invalid request", 429: "Rate limit exceeded"},

@@ -16,7 +16,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from functions.http import error_response, is_unicode
-from shared.errors import (
+from shared.platform.errors import (
     ApiError,
     Contention,
     DeploymentNotFoundError,
@@ -31,8 +31,8 @@ from shared.store import valid_doc_id
 if TYPE_CHECKING:
     import pydantic
 
+    from shared.accounts.tenants import Principal
     from shared.services import Services
-    from shared.tenants import Principal
 
 log = logging.getLogger("orchestrator.http")
 
@@ -49,7 +49,9 @@ class Route:
     handler: str
     summary: str
     auth: Auth = "api_key"
-    request: str | None = None  # "shared.models:ScaleRequest": pydantic models, imported when the spec is built
+    request: str | None = (
+        None  # "deployments:ScaleRequest" (in shared.schemas): pydantic models, imported when the spec is built
+    )
     responses: dict[int, str | None] = field(default_factory=dict)
     tag: str = "deployments"
     public: bool = True  # listed in /openapi.json and routed by the public gateway
@@ -76,10 +78,11 @@ def _resolve(path: str) -> Any:
 
 
 def model(path: str) -> type[pydantic.BaseModel]:
-    """The pydantic model a route table entry names ("shared.models:ScaleRequest")."""
+    """The pydantic model a route table entry names: "deployments:ScaleRequest" is in shared.schemas.deployments."""
     import pydantic  # only the spec needs it: kept off the health function's cold path
 
-    found = _resolve(path)
+    module, _, name = path.partition(":")
+    found = _resolve(path if "." in module else f"shared.schemas.{module}:{name}")
     assert isinstance(found, type) and issubclass(found, pydantic.BaseModel), path
     return found
 

@@ -1,15 +1,15 @@
 """Who is calling: API keys for users, the queue's token for step tasks.
 
 Failed API-key and admin-token authentications are counted per client address; past
-AUTH_FAILURES_PER_MINUTE the client gets 429 until the minute ends (shared.auth)."""
+AUTH_FAILURES_PER_MINUTE the client gets 429 until the minute ends (shared.accounts.rate_limits)."""
 
 from __future__ import annotations
 
 from flask import Request
 
-from shared import auth, tenants
-from shared.crypto import callback_secret, keyed_hash, same
-from shared.errors import RateLimitError, UnauthorizedError
+from shared.accounts import rate_limits, tenants
+from shared.platform.crypto import callback_secret, keyed_hash, same
+from shared.platform.errors import RateLimitError, UnauthorizedError
 from shared.services import Services
 
 
@@ -30,19 +30,19 @@ def api_principal(svc: Services, request: Request) -> tuple[tenants.Principal, d
         principal = tenants.authenticate(svc, header)
     except UnauthorizedError:
         if header:  # a request with no credential at all guesses nothing
-            auth.check_auth_failures(svc, client)
-            auth.record_auth_failure(svc, client)
+            rate_limits.check_auth_failures(svc, client)
+            rate_limits.record_auth_failure(svc, client)
         raise
     # Behind a proxy every caller may share one address: a key in use this minute or the last is never
     # locked out by someone else's failures (else one guesser stops every tenant); a key not in use
     # waits like a wrong one, so a guess that hits it learns nothing until the minute ends.
     if header:
         try:
-            auth.check_auth_failures(svc, client)
+            rate_limits.check_auth_failures(svc, client)
         except RateLimitError:
-            if not auth.recently_used(svc, principal):
+            if not rate_limits.recently_used(svc, principal):
                 raise
-    return principal, auth.check_rate(svc, principal)
+    return principal, rate_limits.check_rate(svc, principal)
 
 
 def require_admin(svc: Services, request: Request) -> None:
@@ -51,10 +51,10 @@ def require_admin(svc: Services, request: Request) -> None:
     given = request.headers.get("X-Admin-Token") or request.headers.get("Authorization", "").removeprefix("Bearer ")
     client = client_address(svc, request)
     if given:
-        auth.check_auth_failures(svc, client)
+        rate_limits.check_auth_failures(svc, client)
     if not configured or not given or not same(given.strip(), configured):
         if given:
-            auth.record_auth_failure(svc, client)
+            rate_limits.record_auth_failure(svc, client)
         raise UnauthorizedError("Missing or invalid admin token")
 
 
@@ -77,7 +77,7 @@ def verify_task_caller(svc: Services, request: Request) -> None:
     """Only the queue may run steps: Cloud Tasks' OIDC token on GCP, a shared token locally."""
     header = request.headers.get("Authorization", "")
     if svc.settings.orchestrator_backend == "gcp":
-        from shared.gcp_auth import verify_tasks_token
+        from shared.clients.google_auth import verify_tasks_token
 
         verify_tasks_token(svc.settings, header)
         return

@@ -67,7 +67,7 @@ locals {
   # Cloud Tasks' dispatch deadline for a step; the run_step timeout above leaves room past it.
   step_dispatch_deadline_seconds = 120
 
-  # Settings (shared/config.py) every function gets. Secrets come separately, below.
+  # Settings (shared/platform/settings.py) every function gets. Secrets come separately, below.
   common_env = {
     ORCHESTRATOR_BACKEND            = "gcp"
     GOOGLE_CLOUD_PROJECT            = var.project_id

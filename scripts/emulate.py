@@ -4,7 +4,7 @@ Starts the official Firestore emulator (gcloud), the Cloud Tasks emulator (gclou
 its own `.venv-tasks-emulator`), then the whole API (`python -m functions.local`) pointed at both.
 The Cloud Tasks emulator delivers step tasks to this same server. It sends no OIDC token, so the
 adapter adds an HMAC token that is accepted only while CLOUD_TASKS_EMULATOR_HOST is set
-(shared/gcp_auth.py). Ctrl-C stops everything. Data lives in the emulator's memory only.
+(shared/clients/google_auth.py). Ctrl-C stops everything. Data lives in the emulator's memory only.
 
 Ports and outside services can be overridden with the usual settings in the environment (PORT,
 HF_ENDPOINT, RUNPOD_API_BASE, API_KEYS, ...), plus FIRESTORE_EMULATOR_PORT and TASKS_EMULATOR_PORT.

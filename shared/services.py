@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from shared.config import Settings, load_settings
-from shared.crypto import Cipher
+from shared.platform.clock import utcnow
+from shared.platform.crypto import Cipher
+from shared.platform.settings import Settings, load_settings
 from shared.queue import TaskQueue
 from shared.store import DocumentStore
-from shared.timeutil import utcnow
 
 if TYPE_CHECKING:
-    from shared.runpod import RunpodClient
+    from shared.clients.runpod import RunpodClient
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Services:
         if self.runpod_factory is not None:
             return self.runpod_factory(api_key)
         # Imported here: keeps httpx off cold paths that never call Runpod (authentication, reads).
-        from shared.runpod import RunpodClient, RunpodConfig
+        from shared.clients.runpod import RunpodClient, RunpodConfig
 
         s = self.settings
         return RunpodClient(api_key, RunpodConfig(s.runpod_api_base, s.runpod_runtime_base, s.http_timeout_seconds))

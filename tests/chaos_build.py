@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from shared.config import Settings
+from shared.platform.settings import Settings
 from shared.queue import Task
 from shared.services import Services, build
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "test-api-key-12345"
 ADMIN_TOKEN = "test-admin-token-0123456789-abcdefghij"  # ADMIN_TOKEN needs 32+ characters
 
-# Fast pacing for tests; production defaults are in shared/config.py.
+# Fast pacing for tests; production defaults are in shared/platform/settings.py.
 FAST_ENV = {
     "READY_POLL_INTERVAL_SECONDS": "0.2",
     "RETRY_BASE_SECONDS": "0.1",
@@ -38,7 +38,7 @@ FAST_ENV = {
 }
 
 
-PORT_BAND = 2000
+PORT_BAND = int(os.environ.get("TEST_PORT_BAND", "2000"))  # TEST_PORT_BASE/BAND: separate concurrent sessions
 _next_port = itertools.count()
 
 
@@ -48,7 +48,7 @@ def free_port() -> int:
     other test process can take it, so no request ever reaches another test's server."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     band = int(worker[2:]) + 1 if worker.startswith("gw") and worker[2:].isdigit() else 0
-    base = 10000 + band * PORT_BAND
+    base = int(os.environ.get("TEST_PORT_BASE", "10000")) + band * PORT_BAND
     for _ in range(PORT_BAND):
         port = base + next(_next_port) % PORT_BAND
         with socket.socket() as s:

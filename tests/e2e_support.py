@@ -20,7 +20,7 @@ TEST_INSTALL_ID = "testinst"  # INSTALL_ID of every test server unless a test gi
 
 
 def endpoint_name(deployment_id: str, install_id: str = TEST_INSTALL_ID) -> str:
-    """The Runpod endpoint name the server under test gives a deployment (shared/endpoint_names.py)."""
+    """The Runpod endpoint name the server under test gives a deployment (shared/deploy/endpoint_names.py)."""
     return f"do-{install_id}-{deployment_id}"
 
 

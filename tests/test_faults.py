@@ -1,6 +1,6 @@
 """Upstream faults end to end: the real server against the fake Runpod and Hub.
 
-Transient faults are retried and permanent ones fail at once (shared/faults.py, StepContext.handle_fault);
+Transient faults are retried and permanent ones fail at once (shared/platform/faults.py, StepContext.handle_fault);
 an exception that is not an upstream fault is a bug and surfaces as one; each step keeps its own way of
 ending (wait_ready polls again, finalize leaves the deployment serving).
 """

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from shared.inference import not_ready
-from shared.models import Deployment, ErrorInfo
+from shared.proxy.inference import not_ready
+from shared.schemas.stored import Deployment, ErrorInfo
 from tests.conftest import ROOT, free_port, launch
 from tests.e2e_support import LLM, SDXL, Fakes, create_body, running_fakes
 from tests.worker.support import WORKER_PYTHON, WORKER_VENV_READY, publish

@@ -21,7 +21,7 @@ import hcl2
 from pydantic import SecretStr
 
 from functions.routes import ROUTES
-from shared.config import Settings
+from shared.platform.settings import Settings
 from shared.store.firestore import COMPOSITE_INDEXES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +68,7 @@ NOT_DEPLOYED = {
     "long_requests_max": "tuning knob; the default suits production (counted per instance)",
     "server_threads": "local server only (Cloud Run sets each instance's concurrency)",
 }
-# Settings infra/ already sets that shared/config.py does not have yet (requested from its owner).
+# Settings infra/ already sets that shared/platform/settings.py does not have yet (requested from its owner).
 REQUESTED_SETTINGS: set[str] = set()
 # Read straight from the environment by the code, for local emulation only: never deployed.
 EMULATOR_ONLY_ENV = {"FIRESTORE_EMULATOR_HOST", "CLOUD_TASKS_EMULATOR_HOST"}
@@ -202,7 +202,7 @@ def test_every_setting_is_deployed_or_explained():
     missing = fields - deployed - set(NOT_DEPLOYED)
     assert not missing, f"settings infra/ does not set: {sorted(missing)} (deploy them or explain in NOT_DEPLOYED)"
     unknown = deployed - fields - REQUESTED_SETTINGS
-    assert not unknown, f"infra/ sets variables shared/config.py does not read: {sorted(unknown)}"
+    assert not unknown, f"infra/ sets variables shared/platform/settings.py does not read: {sorted(unknown)}"
     assert not set(NOT_DEPLOYED) - fields, (
         f"NOT_DEPLOYED names settings that no longer exist: {set(NOT_DEPLOYED) - fields}"
     )
@@ -232,7 +232,7 @@ def test_secrets_are_exactly_the_secret_settings_and_pinned():
 
 
 def test_code_reads_no_environment_variable_behind_settings_back():
-    """os.environ reads outside shared/config.py are emulator switches only, and never deployed."""
+    """os.environ reads outside shared/platform/settings.py are emulator switches only, and never deployed."""
     raw: set[str] = set()
     for path in [ROOT / "main.py", *(ROOT / "shared").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]:
         if path.name == "config.py" and path.parent.name == "shared":
@@ -292,7 +292,7 @@ def test_source_bundle_holds_what_main_py_imports():
     names = {p.relative_to(ROOT).as_posix() for p in sources()}
     assert {"main.py", "requirements.txt", "functions/routes.py", "shared/store/firestore.py"} <= names
     assert not any(n.startswith(("tests/", "infra/", ".venv")) or "__pycache__" in n for n in names)
-    assert any(n.startswith("shared/data/") for n in names)
+    assert any(n.startswith("shared/catalog/data/") for n in names)
 
 
 def test_cloud_build_runs_the_pipeline_in_order():

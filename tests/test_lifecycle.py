@@ -13,8 +13,8 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from shared.tenants import bootstrap_tenant_id
-from shared.timeutil import iso
+from shared.accounts.tenants import bootstrap_tenant_id
+from shared.platform.clock import iso
 from tests.e2e_support import LLM, SDXL, Fakes, create_body, endpoint_name, wait_until
 
 SECRET_HEADER = "X-Visgate-Internal-Secret"

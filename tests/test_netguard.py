@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared import netguard
+from shared.webhooks import ssrf_guard
 from tests.fakes.webhooks import WebhookReceiver
 
 
@@ -30,19 +30,19 @@ def resolver_for(table: dict[str, list[str]]):
 )  # fmt: skip
 def test_ip_literals_in_every_spelling_are_refused(host: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
-        netguard.check_url(f"http://{host}/hook", allow_private=False, resolver=None)
+        ssrf_guard.check_url(f"http://{host}/hook", allow_private=False, resolver=None)
 
 
 def test_hostnames_resolving_to_private_addresses_are_refused() -> None:
     resolve = resolver_for({"internal.example": ["10.0.0.7"], "mixed.example": ["93.184.216.34", "127.0.0.1"],
                             "public.example": ["93.184.216.34"]})  # fmt: skip
     with pytest.raises(ValueError, match="private"):
-        netguard.check_url("https://internal.example/hook", False, resolve)
+        ssrf_guard.check_url("https://internal.example/hook", False, resolve)
     with pytest.raises(ValueError, match="loopback"):
-        netguard.check_url("https://mixed.example/hook", False, resolve)
-    netguard.check_url("https://public.example/hook", False, resolve)
-    netguard.check_url("https://unknown.example/hook", False, resolve)  # unresolvable now: checked at delivery
-    netguard.check_url("http://127.0.0.1/hook", True, resolve)  # allowed when private webhooks are on
+        ssrf_guard.check_url("https://mixed.example/hook", False, resolve)
+    ssrf_guard.check_url("https://public.example/hook", False, resolve)
+    ssrf_guard.check_url("https://unknown.example/hook", False, resolve)  # unresolvable now: checked at delivery
+    ssrf_guard.check_url("http://127.0.0.1/hook", True, resolve)  # allowed when private webhooks are on
 
 
 def test_dns_rebinding_is_caught_when_connecting() -> None:
@@ -50,10 +50,10 @@ def test_dns_rebinding_is_caught_when_connecting() -> None:
     with WebhookReceiver() as receiver:
         resolve = resolver_for({"rebind.example": ["127.0.0.1"]})
         url = f"http://rebind.example:{receiver.port}/hook"
-        with pytest.raises(netguard.BlockedAddress, match="loopback"):
-            netguard.post(url, b"{}", {"Content-Type": "application/json"}, 2.0, False, resolve)
+        with pytest.raises(ssrf_guard.BlockedAddress, match="loopback"):
+            ssrf_guard.post(url, b"{}", {"Content-Type": "application/json"}, 2.0, False, resolve)
         assert receiver.received == []
         # The same connection code reaches the address the resolver gave when private targets are allowed:
         # what is checked is exactly what is connected to.
-        assert netguard.post(url, b"{}", {"Content-Type": "application/json"}, 2.0, True, resolve) == 200
+        assert ssrf_guard.post(url, b"{}", {"Content-Type": "application/json"}, 2.0, True, resolve) == 200
         assert len(receiver.received) == 1 and resolve.calls == ["rebind.example", "rebind.example"]

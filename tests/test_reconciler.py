@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from shared.config import ConfigError, load_settings
-from shared.crypto import keyed_hash
-from shared.endpoint_names import format_name, parse_name
-from shared.runpod import RunpodClient, RunpodConfig
+from shared.clients.runpod import RunpodClient, RunpodConfig
+from shared.deploy.endpoint_names import format_name, parse_name
+from shared.platform.crypto import keyed_hash
+from shared.platform.settings import ConfigError, load_settings
 from tests.e2e_support import Fakes, create_body, endpoint_name, running_fakes, wait_until
 
 CHAOS = ["--services", "tests.chaos_build:services", "--wrap", "tests.chaos_build:wrap"]

@@ -1,4 +1,4 @@
-"""The one retry policy and the one `Retry-After` parser (shared/retry.py): pure functions, no server."""
+"""The one retry policy and the one `Retry-After` parser (shared/platform/retry.py): pure functions, no server."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from email.utils import format_datetime
 
 import pytest
 
-from shared.config import Settings
-from shared.faults import Fault
-from shared.gpus import SelectionError
-from shared.hub import HubError
-from shared.lifecycle import ScalingFailed
-from shared.queue.local import DispatchPolicy
-from shared.retry import (
+from shared.catalog.gpu_pools import SelectionError
+from shared.clients.hub import HubError
+from shared.clients.runpod import RunpodError
+from shared.deploy.lifecycle import ScalingFailed
+from shared.platform.faults import Fault
+from shared.platform.retry import (
     FULL_JITTER,
     MAX_RETRY_AFTER_SECONDS,
     RetryPolicy,
@@ -22,7 +21,8 @@ from shared.retry import (
     step_policy,
     store_policy,
 )
-from shared.runpod import RunpodError
+from shared.platform.settings import Settings
+from shared.queue.local import DispatchPolicy
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 

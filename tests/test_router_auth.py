@@ -10,7 +10,7 @@ from flask import Flask, Response
 from functions.routes import ROUTES
 from functions.routing import Call, Route, Router
 from shared import services as services_mod
-from shared.config import load_settings
+from shared.platform.settings import load_settings
 from tests.conftest import ADMIN_TOKEN, API_KEY
 
 WRONG = {

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from shared.config import ConfigError, load_settings
-from shared.crypto import Cipher, CryptoError, callback_secret
+from shared.platform.crypto import Cipher, CryptoError, callback_secret
+from shared.platform.settings import ConfigError, load_settings
 
 KEY_A = "a:" + base64.b64encode(b"A" * 32).decode()
 KEY_B = "b:" + base64.b64encode(b"B" * 32).decode()

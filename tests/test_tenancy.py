@@ -14,13 +14,13 @@ import pytest
 from standardwebhooks import Webhook
 
 from functions.routes import ROUTER
-from shared import idempotency
-from shared.config import load_settings
-from shared.crypto import Cipher
-from shared.errors import ConflictError
+from shared.accounts import idempotency
+from shared.platform.clock import iso
+from shared.platform.crypto import Cipher
+from shared.platform.errors import ConflictError
+from shared.platform.settings import load_settings
 from shared.services import Services
 from shared.store.sqlite import SqliteStore
-from shared.timeutil import iso
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e_support import GATED, SDXL, create_body, fresh_rate_window, wait_until
 

@@ -168,11 +168,11 @@ def test_concurrent_rotations_each_answer_a_secret_that_was_stored(server_fast, 
 
 def test_rotation_takes_the_replaced_secret_inside_the_atomic_update(tmp_path: Path) -> None:
     """Deterministic: every rotation reaches the store's update before any of them writes."""
-    from shared import signing
-    from shared.crypto import Cipher
+    from shared.accounts.tenants import TENANTS
+    from shared.platform.crypto import Cipher
     from shared.services import Services
     from shared.store.sqlite import SqliteStore
-    from shared.tenants import TENANTS
+    from shared.webhooks import signing
 
     class GatedStore(SqliteStore):
         gate: threading.Barrier | None = None

@@ -3,10 +3,10 @@
 Every task is an HTTP POST of JSON to a function URL, named by the hash of its logical name, so
 enqueueing the same step twice creates it once (`AlreadyExists` means "already queued": False).
 Delays become `schedule_time`; Cloud Tasks signs each call with an OIDC token for the tasks-invoker
-service account, audience = the target function's origin (checked again by shared.gcp_auth).
+service account, audience = the target function's origin (checked again by shared.clients.google_auth).
 
 With CLOUD_TASKS_EMULATOR_HOST set, the client talks plain gRPC to the emulator and each task also
-carries the emulator's HMAC token (the emulator sends no OIDC token); see shared.gcp_auth.
+carries the emulator's HMAC token (the emulator sends no OIDC token); see shared.clients.google_auth.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.gcp_auth import audience_for, emulator_host, emulator_task_token, internal_function_urls
+from shared.clients.google_auth import audience_for, emulator_host, emulator_task_token, internal_function_urls
 from shared.queue.base import Task, task_id
 
 if TYPE_CHECKING:
-    from shared.config import Settings
+    from shared.platform.settings import Settings
 
 # Cloud Tasks accepts dispatch deadlines from 15 seconds to 30 minutes.
 MIN_DEADLINE_SECONDS, MAX_DEADLINE_SECONDS = 15.0, 1800.0

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from shared.platform.retry import RetryPolicy, parse_retry_after
 from shared.queue.base import Task, task_id
-from shared.retry import RetryPolicy, parse_retry_after
 from shared.store.sqlite import private_db_file
 
 log = logging.getLogger(__name__)

@@ -52,7 +52,7 @@ class DocumentStore(Protocol):
 
         `mutate` returns the new document, or None to leave it as it is; it may run more than once
         under contention, so it must be pure. Returns (the document as stored afterwards, changed).
-        Raises `shared.errors.Contention` when retries are exhausted.
+        Raises `shared.platform.errors.Contention` when retries are exhausted.
         """
 
     def delete(self, collection: str, doc_id: str) -> None: ...

@@ -25,15 +25,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from shared.errors import Contention, NotFoundError
-from shared.retry import store_policy
+from shared.platform.clock import iso, parse
+from shared.platform.errors import Contention, NotFoundError
+from shared.platform.retry import store_policy
 from shared.store.base import Doc, Mutation, Query, valid_doc_id
-from shared.timeutil import iso, parse
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client
 
-    from shared.config import Settings
+    from shared.platform.settings import Settings
 
 TTL_FIELD = "expire_at"
 EMULATOR_ENV = "FIRESTORE_EMULATOR_HOST"

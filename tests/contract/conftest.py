@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Settings
+from shared.platform.settings import Settings
 from shared.store.base import DocumentStore
 from shared.store.firestore import COMPOSITE_INDEXES, CompositeIndex, FirestoreStore
 from shared.store.sqlite import SqliteStore

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Settings
-from shared.gcp_auth import emulator_task_token
+from shared.clients.google_auth import emulator_task_token
+from shared.platform.settings import Settings
 from shared.queue import Task, task_id
 from shared.queue.local import DispatchPolicy, LocalDispatcher, LocalTaskQueue
 from tests.contract.receiver import Call, Receiver
@@ -288,7 +288,7 @@ def test_the_gcp_services_import_no_google_client_until_used():
         """
         import sys
         sys.path.insert(0, sys.argv[1])
-        from shared.config import Settings
+        from shared.platform.settings import Settings
         from shared.services import build
         svc = build(Settings(
             orchestrator_backend="gcp", google_cloud_project="p", region="r", tasks_queue="q",

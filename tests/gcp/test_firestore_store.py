@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import Settings
-from shared.errors import Contention
+from shared.platform.errors import Contention
+from shared.platform.settings import Settings
 from shared.store import Query, Where
 from shared.store.firestore import (
     COMPOSITE_INDEXES,
@@ -17,7 +17,7 @@ from shared.store.firestore import (
 
 
 def listing(*filters: str) -> Query:
-    """The deployment listing query (shared/repo.py, coming with the list endpoint)."""
+    """The deployment listing query (shared/deploy/records.py, coming with the list endpoint)."""
     where = (Where("owner", "==", "key_x"), *(Where(f, "==", "v") for f in filters))
     return Query("deployments", where=where, order_by=(("created_at", "desc"),), limit=20, start_after=("t",))
 

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import crypt, jwt
 
-from shared.config import Settings
-from shared.errors import UnauthorizedError
-from shared.gcp_auth import CertCache, emulator_task_token, verify_tasks_token
+from shared.clients.google_auth import CertCache, emulator_task_token, verify_tasks_token
+from shared.platform.errors import UnauthorizedError
+from shared.platform.settings import Settings
 
 INVOKER = "tasks-invoker@demo-p.iam.gserviceaccount.com"
 STEP_URL = "https://run-step-123456789.us-central1.run.app/internal/steps"

@@ -1,0 +1,51 @@
+"""Which worker image serves a model, with which environment, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.platform.settings import Settings
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    image: str
+    kind: str  # "vllm" (Runpod's vLLM worker; no callbacks) or "inference-container" (ours)
+    env: dict[str, str]
+    reason: str
+    cuda_versions: tuple[str, ...] = ()
+
+
+def plan_worker(
+    settings: Settings,
+    model_id: str,
+    library_name: str | None,
+    pipeline_tag: str | None,
+    gpu_count: int,
+    max_model_len: int | None,
+) -> WorkerPlan:
+    llm = pipeline_tag in ("text-generation", "text2text-generation", "image-text-to-text") and library_name in (
+        None,
+        "transformers",
+        "vllm",
+    )
+    if llm:
+        env = {
+            "MODEL_NAME": model_id,
+            "TENSOR_PARALLEL_SIZE": str(gpu_count),
+            "GPU_MEMORY_UTILIZATION": "0.90",
+        }
+        if max_model_len:
+            env["MAX_MODEL_LEN"] = str(max_model_len)
+        return WorkerPlan(
+            image=settings.vllm_worker_image,
+            kind="vllm",
+            env=env,
+            reason=f"pipeline_tag={pipeline_tag}, library_name={library_name}: served by vLLM",
+        )
+    return WorkerPlan(
+        image=settings.runpod_worker_image,
+        kind="inference-container",
+        env={"MODEL_LIBRARY": library_name or "", "MODEL_TASK": pipeline_tag or ""},
+        reason=f"pipeline_tag={pipeline_tag}, library_name={library_name}: served by the inference container",
+    )

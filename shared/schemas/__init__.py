@@ -1,0 +1,1 @@
+"""Pydantic schemas: what the store holds (stored) and the API's bodies (the rest)."""

@@ -1,0 +1,1 @@
+"""Webhooks: Standard Webhooks signatures and the guard against server-side request forgery."""
