@@ -3,53 +3,20 @@
 from __future__ import annotations
 
 from flask import Response
-from pydantic import BaseModel, Field
 
 from functions.http import json_response, parse_body
 from functions.routing import Call
-from shared.accounts import credentials
+from shared.accounts import credentials, key_rotation
 from shared.deploy import deployments, notify
-from shared.platform.clock import Timestamp
 from shared.platform.errors import NotFoundError, ServiceUnavailableError
+from shared.schemas.credentials import CredentialCreate, CredentialList, CredentialUpdate, DeploymentCredentialChange
+from shared.schemas.webhooks import Redelivery, WebhookDelivery, WebhookDeliveryList, WebhookSecret
 from shared.webhooks import signing
-
-
-class CredentialList(BaseModel):
-    data: list[credentials.CredentialView]
-
-
-class WebhookSecret(BaseModel):
-    secret: str
-    previous_secret_valid_until: Timestamp | None = None
-
-
-class WebhookDelivery(BaseModel):
-    delivery_id: str
-    event: str
-    sequence: int | None = Field(default=None, description="The event's place among the deployment's events")
-    status: str = Field(description="pending, delivered, failed (see last_error), or superseded (not sent again)")
-    attempts: int
-    last_status_code: int | None = None
-    last_error: str | None = None
-    superseded_by: str | None = Field(default=None, description="The later event that made this one stale")
-    created_at: str
-    last_attempt_at: str | None = None
-    delivered_at: str | None = None
-    url: str
-
-
-class WebhookDeliveryList(BaseModel):
-    data: list[WebhookDelivery]
-
-
-class Redelivery(BaseModel):
-    delivery_id: str
-    status: str
 
 
 def create_credential(call: Call) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
-    body = parse_body(request, credentials.CredentialCreate)
+    body = parse_body(request, CredentialCreate)
     return json_response(credentials.create(svc, call.tenant_id, body), 201, headers)
 
 
@@ -65,15 +32,15 @@ def get_credential(call: Call, credential_id: str) -> Response:
 
 def replace_credential(call: Call, credential_id: str) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
-    body = parse_body(request, credentials.CredentialUpdate)
-    return json_response(credentials.replace(svc, call.tenant_id, credential_id, body), 200, headers)
+    body = parse_body(request, CredentialUpdate)
+    return json_response(key_rotation.replace(svc, call.tenant_id, credential_id, body), 200, headers)
 
 
 def change_deployment_credential(call: Call, deployment_id: str) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
-    deployments.owned(svc, call.owner, deployment_id)  # another tenant's deployment: 404 before the body
-    body = parse_body(request, credentials.DeploymentCredentialChange)
-    answer = credentials.change_deployment_key(svc, call.owner, deployment_id, body)
+    dep = deployments.owned(svc, call.owner, deployment_id)  # another tenant's deployment: 404 before the body
+    body = parse_body(request, DeploymentCredentialChange)
+    answer = key_rotation.change_deployment_key(svc, dep, body)
     return json_response(answer, 200, headers)
 
 

@@ -1,36 +1,26 @@
-"""Handlers for /admin: tenants, their API keys, the model model_registry. Guarded by ADMIN_TOKEN."""
+"""Handlers for /admin: tenants, their API keys, the model registry. Guarded by ADMIN_TOKEN."""
 
 from __future__ import annotations
 
 from flask import Response
-from pydantic import BaseModel
 
 from functions.http import json_response, parse_body
 from functions.routing import Call
 from shared.accounts import tenant_lifecycle, tenants
 from shared.catalog import model_registry
 from shared.platform.errors import ValidationError
+from shared.schemas.accounts import ApiKeyCreate, ApiKeyList, TenantCreate, TenantList, TenantUpdate, TenantView
+from shared.schemas.registry import RegistryEntryList, RegistryModel
+from shared.schemas.stored_accounts import Tenant
 
 
-class TenantList(BaseModel):
-    data: list[tenants.TenantView]
-
-
-class ApiKeyList(BaseModel):
-    data: list[tenants.ApiKeyView]
-
-
-class ModelList(BaseModel):
-    data: list[model_registry.RegistryEntry]
-
-
-def _view(t: tenants.Tenant) -> tenants.TenantView:
-    return tenants.TenantView.model_validate(t.model_dump())
+def _view(t: Tenant) -> TenantView:
+    return TenantView.model_validate(t.model_dump())
 
 
 def create_tenant(call: Call) -> Response:
     svc, request = call.svc, call.request
-    body = parse_body(request, tenants.TenantCreate)
+    body = parse_body(request, TenantCreate)
     return json_response(_view(tenants.create_tenant(svc, body)), 201)
 
 
@@ -46,7 +36,7 @@ def get_tenant(call: Call, tenant_id: str) -> Response:
 
 def update_tenant(call: Call, tenant_id: str) -> Response:
     svc, request = call.svc, call.request
-    body = parse_body(request, tenants.TenantUpdate)
+    body = parse_body(request, TenantUpdate)
     return json_response(_view(tenant_lifecycle.update_tenant(svc, tenant_id, body)))
 
 
@@ -59,7 +49,7 @@ def delete_tenant(call: Call, tenant_id: str) -> Response:
 
 def create_api_key(call: Call, tenant_id: str | None = None) -> Response:
     svc, request = call.svc, call.request
-    body = parse_body(request, tenants.ApiKeyCreate)
+    body = parse_body(request, ApiKeyCreate)
     owner = tenant_id or body.tenant_id
     if not owner:
         raise ValidationError("tenant_id is required", {"field": "tenant_id"})
@@ -80,13 +70,13 @@ def revoke_api_key(call: Call, key_id: str, tenant_id: str | None = None) -> Res
 
 def register_model(call: Call) -> Response:
     svc, request = call.svc, call.request
-    body = parse_body(request, model_registry.RegistryModel)
+    body = parse_body(request, RegistryModel)
     return json_response(model_registry.upsert(svc, body), 201)
 
 
 def list_models(call: Call) -> Response:
     svc = call.svc
-    return json_response(ModelList(data=model_registry.entries(svc)))
+    return json_response(RegistryEntryList(data=model_registry.entries(svc)))
 
 
 def delete_model(call: Call, provider: str, name: str) -> Response:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import httpx
 import pytest
 
+from functions.routes import ROUTES
+from functions.routing import model
 from tests.e2e_support import fresh_rate_window
 
 BODY = {
@@ -152,6 +155,15 @@ def test_openapi_is_generated_and_docs_are_served(server) -> None:
     assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
     asset = server.client.get("/docs/static/swagger-ui-bundle.js")
     assert asset.status_code == 200 and len(asset.content) > 100_000
+
+
+def test_openapi_schema_names_are_plain_and_unique(server) -> None:
+    # Two bodies with one class name get module paths in their names (functions__admin__ModelList).
+    names = list(server.client.get("/openapi.json").json()["components"]["schemas"])
+    assert len(names) > 40 and [n for n in names if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", n)] == []
+    bodies = {model(m) for r in ROUTES if r.public for m in (r.request, *r.responses.values()) if m is not None}
+    assert [name for name, n in Counter(m.__name__ for m in bodies).items() if n > 1] == []
+    assert {"ModelList", "RegistryEntryList"} <= set(names)  # GET /v1/models and GET /admin/models
 
 
 def test_rate_limit_is_429_with_retry_after(start_server) -> None:

@@ -15,16 +15,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from shared.accounts.expiry import prune_expired
 from shared.platform.clock import iso, later, parse
 from shared.platform.errors import ConflictError, ValidationError
 from shared.services import Services
+from shared.store.base import Doc
 
 KEYS = "idempotency_keys"
 RETENTION_SECONDS = 24 * 3600
 STALE_PENDING_SECONDS = 60
 
 
-def body_hash(data: dict[str, Any]) -> str:
+def body_hash(data: Doc) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -32,19 +34,17 @@ def _in_progress() -> ConflictError:
     return ConflictError("A request with this Idempotency-Key is in progress", headers={"Retry-After": "1"})
 
 
-def _mark(doc: dict | None) -> tuple[Any, Any] | None:
+def _mark(doc: Doc | None) -> tuple[Any, Any] | None:
     """What identifies one holding of a key."""
     return None if doc is None else (doc.get("holder"), doc.get("started_at"))
 
 
-def _expired(doc: dict, now: datetime) -> bool:
+def _expired(doc: Doc, now: datetime) -> bool:
     return bool(doc.get("expire_at")) and parse(doc["expire_at"]) <= now
 
 
-def once(svc: Services, tenant_id: str, key: str, fingerprint: str, work: Callable[[], dict]) -> tuple[dict, bool]:
+def once(svc: Services, tenant_id: str, key: str, fingerprint: str, work: Callable[[], Doc]) -> tuple[Doc, bool]:
     """Run `work` once per (tenant, key); replay its stored answer after. Returns (answer, replayed)."""
-    from shared.accounts.rate_limits import prune_expired
-
     if not 1 <= len(key) <= 255:
         raise ValidationError("Idempotency-Key must be 1 to 255 characters", {"header": "Idempotency-Key"})
     doc_id = hashlib.sha256(f"{tenant_id}|{key}".encode()).hexdigest()
@@ -63,7 +63,7 @@ def once(svc: Services, tenant_id: str, key: str, fingerprint: str, work: Callab
                 raise _in_progress()
         mark = _mark(seen)
 
-        def take_over(cur: dict | None) -> dict | None:
+        def take_over(cur: Doc | None) -> Doc | None:
             # Only if it is still what we saw: another takeover may have won meanwhile.
             return fresh if cur is None or _mark(cur) == mark else None
 
@@ -77,7 +77,7 @@ def once(svc: Services, tenant_id: str, key: str, fingerprint: str, work: Callab
         svc.store.delete(KEYS, doc_id)  # nothing was created: let the client retry with the same key
         raise
 
-    def finish(cur: dict | None) -> dict | None:
+    def finish(cur: Doc | None) -> Doc | None:
         if cur is not None and cur.get("holder") != holder:
             return None  # taken over meanwhile (we outlived STALE_PENDING_SECONDS): keep theirs
         return {**(cur or fresh), "state": "done", "answer": answer}

@@ -7,15 +7,14 @@ import hashlib
 import math
 from datetime import datetime
 
+from shared.accounts.expiry import prune_expired
 from shared.accounts.tenants import Principal
 from shared.platform.clock import iso, later
 from shared.platform.errors import RateLimitError
 from shared.services import Services
-from shared.store import Query, Where
 
 RATE_LIMITS = "rate_limits"
 WINDOW_SECONDS = 60
-PRUNE_BATCH = 200
 
 
 def _window(now: datetime) -> tuple[int, int]:
@@ -85,16 +84,3 @@ def record_auth_failure(svc: Services, client: str) -> None:
     now = svc.now()
     window, _ = _window(now)
     _count(svc, _failures_id(client, window), now)
-
-
-def prune_expired(svc: Services, collection: str) -> int:
-    """Delete up to PRUNE_BATCH rows whose `expire_at` has passed, on the embedded default.
-
-    On Firestore a TTL policy on `expire_at` does it (infra/locals.tf ttl_fields), and the field is not
-    indexed there, so this query is not made."""
-    if svc.settings.orchestrator_backend != "local":
-        return 0
-    rows = svc.store.query(Query(collection, where=(Where("expire_at", "<", iso(svc.now())),), limit=PRUNE_BATCH))
-    for doc_id, _ in rows:
-        svc.store.delete(collection, doc_id)
-    return len(rows)

@@ -12,13 +12,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from shared.accounts import credentials, tenants
 from shared.accounts.credentials import CREDENTIALS
 from shared.deploy import deployments, engine, lifecycle, records
 from shared.deploy.states import PROVISIONING, SERVING, Status
 from shared.platform.errors import ConflictError
+from shared.schemas.accounts import TenantUpdate
 from shared.schemas.stored import Deployment
+from shared.schemas.stored_accounts import Tenant
 from shared.services import Services
 from shared.store import Query, Where
 
@@ -28,7 +31,7 @@ SUSPENDED = "tenant_suspended"
 MAX_LISTED = 100
 
 
-def update_tenant(svc: Services, tenant_id: str, body: tenants.TenantUpdate) -> tenants.Tenant:
+def update_tenant(svc: Services, tenant_id: str, body: TenantUpdate) -> Tenant:
     """PATCH /admin/tenants/{id}: the update, then its deployments follow the tenant's status (idempotent)."""
     tenant = tenants.update_tenant(svc, tenant_id, body)
     if tenant.status == "suspended":
@@ -48,7 +51,7 @@ def pause_all(svc: Services, tenant_id: str) -> int:
     return _apply_all(svc, tenant_id, pause_change(svc), "Paused: the tenant was suspended")
 
 
-def pause_change(svc: Services):
+def pause_change(svc: Services) -> Callable[[Deployment], bool]:
     """The desired-state change that pauses one deployment for its tenant's suspension (False: nothing to do)."""
 
     def change(d: Deployment) -> bool:
@@ -105,7 +108,7 @@ def resume_all(svc: Services, tenant_id: str) -> int:
     return _apply_all(svc, tenant_id, change, "Resumed: the tenant was reactivated")
 
 
-def _apply_all(svc: Services, tenant_id: str, change, message: str) -> int:
+def _apply_all(svc: Services, tenant_id: str, change: Callable[[Deployment], bool], message: str) -> int:
     changed_count = 0
     for dep in _owned(svc, tenant_id):
         after, changed = lifecycle.desire(svc, dep.deployment_id, change, undoable=False)

@@ -4,93 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel
 
-from shared.platform.clock import Timestamp
+from shared.platform.clock import iso
 from shared.platform.crypto import same
 from shared.platform.errors import NotFoundError, UnauthorizedError
+from shared.schemas.accounts import ApiKeyCreated, ApiKeyView, TenantCreate, TenantUpdate
+from shared.schemas.stored_accounts import Tenant
 from shared.services import Services
 from shared.store import Query, Where
+from shared.store.base import Doc
+from shared.webhooks.tenant_secrets import mint, seal
 
 TENANTS = "tenants"
 API_KEYS = "api_keys"
 BOOTSTRAP_PREFIX = "tenant_boot_"
 KEY_PREFIX = "do_live_"
-Tier = Literal["free", "starter", "pro", "enterprise"]
-TenantStatus = Literal["active", "suspended"]
-# A deleted tenant stays as a tombstone: its id is never reused and a bootstrap tenant is not re-created.
-StoredStatus = Literal["active", "suspended", "deleted"]
-
-
-class Tenant(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    name: str
-    email: str
-    tier: Tier = "free"
-    status: StoredStatus = "active"
-    created_at: Timestamp
-    deleted_at: Timestamp | None = None
-    webhook_secret: str | None = None  # encrypted
-    previous_webhook_secret: str | None = None  # encrypted; still signs for a grace period after rotation
-    previous_secret_until: Timestamp | None = None
-    default_credential_id: str | None = None
-
-
-class TenantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320)
-    tier: Tier = "free"
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        local, at, domain = value.partition("@")
-        if not at or not local or "." not in domain or " " in value:
-            raise ValueError("must be an email address")
-        return value
-
-
-class TenantUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    tier: Tier | None = None
-    status: TenantStatus | None = None
-
-
-class TenantView(BaseModel):
-    id: str
-    name: str
-    email: str
-    tier: Tier
-    status: TenantStatus
-    created_at: Timestamp
-
-
-class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tenant_id: str | None = None  # in the body for POST /admin/api-keys (seed 004)
-    name: str = Field(default="default", min_length=1, max_length=100)
-
-
-class ApiKeyView(BaseModel):
-    id: str
-    tenant_id: str
-    name: str
-    prefix: str
-    created_at: Timestamp
-    revoked_at: Timestamp | None = None
-
-
-class ApiKeyCreated(ApiKeyView):
-    key: str = Field(description="The API key itself: shown this once, never again")
 
 
 class Principal(BaseModel):
@@ -110,26 +40,22 @@ def key_hash(api_key: str) -> str:
 
 
 def create_tenant(svc: Services, body: TenantCreate, tenant_id: str | None = None) -> Tenant:
+    """Every tenant has its webhook signing secret from the start, so deliveries and GET /v1/webhooks/secret
+    have one (an older record without one gets it on first use: shared.webhooks.signing.secrets_for)."""
+    new_id = tenant_id or f"tenant_{secrets.token_hex(8)}"
     tenant = Tenant(
-        id=tenant_id or f"tenant_{secrets.token_hex(8)}",
+        id=new_id,
         name=body.name,
         email=body.email,
         tier=body.tier,
         created_at=svc.now(),
+        webhook_secret=seal(svc, new_id, mint()),
     )
     svc.store.create(TENANTS, tenant.id, tenant.model_dump(mode="json"))
-    _ensure_webhook_secret(svc, tenant.id)
     return get_tenant(svc, tenant.id)
 
 
-def _ensure_webhook_secret(svc: Services, tenant_id: str) -> None:
-    """Every tenant has its signing secret from the start, so deliveries and GET /v1/webhooks/secret have one."""
-    from shared.webhooks import signing  # signing imports this module
-
-    signing.secrets_for(svc, tenant_id)
-
-
-def _live(doc: dict | None) -> bool:
+def _live(doc: Doc | None) -> bool:
     return doc is not None and doc.get("status") != "deleted"
 
 
@@ -150,8 +76,8 @@ def list_tenants(svc: Services) -> list[Tenant]:
 def update_tenant(svc: Services, tenant_id: str, body: TenantUpdate) -> Tenant:
     ensure_bootstrap_tenants(svc)
 
-    def change(doc: dict | None) -> dict | None:
-        if not _live(doc):
+    def change(doc: Doc | None) -> Doc | None:
+        if doc is None or not _live(doc):
             return None
         return {**doc, **body.model_dump(exclude_none=True)}
 
@@ -167,12 +93,11 @@ def delete_tenant(svc: Services, tenant_id: str) -> None:
     get_tenant(svc, tenant_id)
     for key in list_keys(svc, tenant_id):
         revoke_key(svc, key.id, tenant_id)
-    from shared.platform.clock import iso
 
-    def bury(doc: dict | None) -> dict | None:
-        if not _live(doc):
+    def bury(doc: Doc | None) -> Doc | None:
+        if doc is None or not _live(doc):
             return None
-        kept = {k: doc[k] for k in ("id", "name", "email", "tier", "created_at") if k in doc}
+        kept: Doc = {k: doc[k] for k in ("id", "name", "email", "tier", "created_at") if k in doc}
         return {**kept, "status": "deleted", "deleted_at": iso(svc.now())}
 
     svc.store.update(TENANTS, tenant_id, bury)
@@ -214,7 +139,7 @@ def ensure_bootstrap_tenants(svc: Services) -> None:
 # ---- API keys -----------------------------------------------------------------------------------
 
 
-def _key_view(doc: dict) -> ApiKeyView:
+def _key_view(doc: Doc) -> ApiKeyView:
     return ApiKeyView.model_validate(doc)
 
 
@@ -247,11 +172,9 @@ def revoke_key(svc: Services, key_id: str, tenant_id: str | None = None) -> ApiK
         raise NotFoundError(f"API key {key_id} not found", {"key_id": key_id})
     digest, doc = rows[0]
 
-    def revoke(cur: dict | None) -> dict | None:
+    def revoke(cur: Doc | None) -> Doc | None:
         if cur is None or cur.get("revoked_at"):
             return None
-        from shared.platform.clock import iso
-
         return {**cur, "revoked_at": iso(svc.now())}
 
     after, _ = svc.store.update(API_KEYS, digest, revoke)

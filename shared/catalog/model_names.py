@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 _CATALOG = Path(__file__).parent / "data" / "model_names.json"
 
@@ -17,5 +18,5 @@ class UnknownModel(Exception):
 
 
 @cache
-def shipped_entries() -> tuple[dict, ...]:
+def shipped_entries() -> tuple[dict[str, Any], ...]:
     return tuple(json.loads(_CATALOG.read_text())["models"])

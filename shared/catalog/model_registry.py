@@ -2,43 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from shared.catalog.model_names import UnknownModel, shipped_entries
-from shared.platform.clock import Timestamp, iso
+from shared.platform.clock import iso
 from shared.platform.errors import NotFoundError
-from shared.schemas.stored import HF_REPO_ID
+from shared.schemas.registry import ANY as ANY  # the wildcard provider, re-exported for the registry's readers
+from shared.schemas.registry import RegistryEntry, RegistryModel
 from shared.services import Services
 from shared.store import Query
 
 MODELS = "models"
 META = "meta"
 SEED_MARKER = "model_catalog_seeded_v1"
-ANY = "*"
-
-
-class RegistryModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    name: str = Field(min_length=1, max_length=128)
-    provider: str = Field(default=ANY, min_length=1, max_length=64, description="'*' matches any provider")
-    hf_model_id: str = Field(max_length=193, examples=["black-forest-labs/FLUX.1-schnell"])
-    vram_required_gb: float | None = Field(default=None, gt=0, le=2000)
-    task: str | None = Field(default=None, max_length=64)
-
-    @field_validator("hf_model_id")
-    @classmethod
-    def _repo_id(cls, value: str) -> str:
-        # Python's re, not `pattern=`: pydantic's engine compiles this Unicode pattern slowly (cold starts).
-        if not HF_REPO_ID.match(value):
-            raise ValueError("must be a Hugging Face repo id such as 'org/model'")
-        return value
-
-
-class RegistryEntry(RegistryModel):
-    id: str
-    source: str = "admin"
-    created_at: Timestamp | None = None
 
 
 def entry_id(provider: str, name: str) -> str:

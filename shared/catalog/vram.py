@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from shared.clients.hub import ModelFacts
 
@@ -68,9 +69,10 @@ def estimate(facts: ModelFacts, max_model_len: int | None = None) -> VramEstimat
     return VramEstimate(weights, kv, required / GIB, length, how)
 
 
-def kv_cache_bytes(config: dict, max_model_len: int, dtype_bytes: int = 2) -> int:
+def kv_cache_bytes(config: dict[str, Any], max_model_len: int, dtype_bytes: int = 2) -> int:
     """2 (K and V) × layers × kv heads × head dim × bytes × tokens, for one max-length sequence."""
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    nested = config.get("text_config")
+    text: dict[str, Any] = nested if isinstance(nested, dict) else config
     layers = int(text.get("num_hidden_layers") or 0)
     heads = int(text.get("num_attention_heads") or 0)
     kv_heads = int(text.get("num_key_value_heads") or heads or 0)

@@ -1,1 +1,1 @@
-"""Pydantic schemas: what the store holds (stored) and the API's bodies (the rest)."""
+"""Pydantic schemas: what the store holds (stored, stored_accounts) and the API's bodies (the rest)."""

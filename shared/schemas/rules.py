@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from shared.webhooks.url_form import ascii_url
+
 RESERVED_ENV = re.compile(
     r"^(DEPLOYMENT_ID|HF_MODEL_ID|HF_TOKEN|ORCHESTRATOR_.*|MODEL_NAME|RUNPOD_.*|MODEL_LIBRARY|MODEL_TASK)$"
 )
@@ -42,8 +44,6 @@ def check_worker_env(env: dict[str, str]) -> dict[str, str]:
 
 def check_webhook_url(url: str) -> str:
     """The URL in the ASCII form it is stored and called with (IDNA host, percent-encoded path)."""
-    from shared.webhooks.ssrf_guard import ascii_url
-
     url = ascii_url(url)
     if len(url) > 2048:
         raise ValueError("must be at most 2048 characters")

@@ -6,14 +6,14 @@ ROTATION_GRACE, so receivers can switch over without dropping deliveries.
 
 from __future__ import annotations
 
-import base64
-import secrets
 from datetime import datetime, timedelta
 
 from shared.accounts.tenants import TENANTS
 from shared.platform.clock import iso, parse
 from shared.platform.errors import NotFoundError
 from shared.services import Services
+from shared.store.base import Doc
+from shared.webhooks.tenant_secrets import mint, seal, unseal
 
 ROTATION_GRACE = timedelta(hours=24)
 
@@ -22,28 +22,20 @@ class NoSigningSecret(Exception):
     """The tenant has no secret (e.g. it was deleted): a delivery must not go out unsigned."""
 
 
-def _new_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-def _decrypt(svc: Services, tenant_id: str, token: str | None) -> str | None:
-    return svc.cipher.decrypt(token, context=f"webhook:{tenant_id}") if token else None
-
-
 def secrets_for(svc: Services, tenant_id: str) -> tuple[str, str | None]:
     """(current, previous-still-valid) secrets, creating the current one on first use."""
     doc = svc.store.get(TENANTS, tenant_id) or {}
     if not doc.get("webhook_secret"):
-        fresh = svc.cipher.encrypt(_new_secret(), context=f"webhook:{tenant_id}")
-        doc, _ = svc.store.update(
+        fresh = seal(svc, tenant_id, mint())
+        stored, _ = svc.store.update(
             TENANTS, tenant_id, lambda t: t if t is None or t.get("webhook_secret") else {**t, "webhook_secret": fresh}
         )
-        doc = doc or {}
-    current = _decrypt(svc, tenant_id, doc.get("webhook_secret")) or ""
+        doc = stored or {}
+    current = unseal(svc, tenant_id, doc.get("webhook_secret")) or ""
     previous = None
     until = doc.get("previous_secret_until")
     if until and parse(until) > svc.now():
-        previous = _decrypt(svc, tenant_id, doc.get("previous_webhook_secret"))
+        previous = unseal(svc, tenant_id, doc.get("previous_webhook_secret"))
     return current, previous
 
 
@@ -53,11 +45,11 @@ def rotate(svc: Services, tenant_id: str) -> tuple[str, datetime]:
     The previous secret is taken inside the store's atomic update, never from an earlier read: two
     rotations at once then chain (A replaces S0, B replaces A) and each caller gets the secret it stored.
     """
-    new = _new_secret()
-    sealed = svc.cipher.encrypt(new, context=f"webhook:{tenant_id}")
+    new = mint()
+    sealed = seal(svc, tenant_id, new)
     until = svc.now() + ROTATION_GRACE
 
-    def change(t: dict | None) -> dict | None:
+    def change(t: Doc | None) -> Doc | None:
         if t is None:
             return None
         replaced = t.get("webhook_secret")  # still encrypted: copied as it is

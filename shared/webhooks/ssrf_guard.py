@@ -12,20 +12,17 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import ssl
 from collections.abc import Callable, Iterable
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpcore
-import idna
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
 _LEGACY_IPV4 = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$", re.IGNORECASE)
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
-_HOSTNAME = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*\.?$")
-# RFC 3986 characters kept as they are; everything else (non-ASCII as UTF-8, spaces, controls) is %-encoded.
-_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
-_QUERY_SAFE = _PATH_SAFE + "?"
 
 
 class BlockedAddress(Exception):
@@ -34,7 +31,7 @@ class BlockedAddress(Exception):
 
 def system_resolver(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def literal_ip(host: str) -> IPAddress | None:
@@ -66,41 +63,6 @@ def why_blocked(ip: IPAddress) -> str | None:
         (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local, "site-local"),
     ]
     return next((label for hit, label in checks if hit), None)
-
-
-def ascii_url(url: str) -> str:
-    """The URL as pure ASCII, so it can go into a request line and a header: an IDNA (punycode) host,
-    and a UTF-8 percent-encoded path, query and fragment. ValueError when it cannot be written so."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"is not a valid URL ({exc})") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http or https URL")
-    if parts.username or parts.password:
-        raise ValueError("must not carry credentials")
-    host = parts.hostname
-    if ":" in host:  # an IPv6 literal
-        netloc = f"[{host}]"
-    else:
-        if not host.isascii():
-            try:
-                host = idna.encode(host, uts46=True).decode("ascii")
-            except (idna.IDNAError, UnicodeError):
-                raise ValueError("has a host name that is not a valid internationalised domain name") from None
-        if not _HOSTNAME.match(host):
-            raise ValueError("has a host name with characters a domain name cannot hold")
-        netloc = host
-    if port is not None:
-        netloc += f":{port}"
-    try:
-        path = quote(parts.path, safe=_PATH_SAFE)
-        query = quote(parts.query, safe=_QUERY_SAFE)
-        fragment = quote(parts.fragment, safe=_QUERY_SAFE)
-    except UnicodeEncodeError:
-        raise ValueError("holds text that is not valid Unicode") from None
-    return urlunsplit((parts.scheme.lower(), netloc, path, query, fragment))
 
 
 def check_url(url: str, allow_private: bool, resolver: Resolver | None = system_resolver) -> None:
@@ -145,7 +107,7 @@ class GuardedBackend(httpcore.SyncBackend):
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options: Iterable | None = None,
+        socket_options: Iterable[Any] | None = None,  # httpcore's socket options, passed on as they are
     ) -> httpcore.NetworkStream:
         ip = literal_ip(host)
         try:
@@ -176,8 +138,6 @@ def post(
     resolver: Resolver = system_resolver,
 ) -> int:
     """POST without following redirects, through the guarded backend. Returns the status code."""
-    import ssl
-
     with httpcore.ConnectionPool(
         ssl_context=ssl.create_default_context(), network_backend=GuardedBackend(allow_private, resolver)
     ) as pool:
