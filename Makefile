@@ -17,7 +17,7 @@ $(RUN_STAMP): requirements.txt | $(VENV)/bin/python
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@
 
-$(DEV_STAMP): requirements.txt requirements-dev.txt | $(VENV)/bin/python
+$(DEV_STAMP): requirements.txt requirements-dev.txt client/pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $(RUN_STAMP) $@
 

@@ -1,0 +1,1 @@
+"""The `dorch` command line: a thin layer over the SDK (`dorch.Client`)."""
