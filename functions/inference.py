@@ -10,14 +10,18 @@ from functions import http, longcalls
 from functions.http import json_response
 from functions.routing import Call
 from shared.platform.errors import ValidationError
-from shared.proxy import inference
+from shared.proxy import jobs, model_list
+from shared.proxy.completions import Stream, complete, complete_stream
+from shared.proxy.routing import route_model, serving, with_jobs
+from shared.schemas.stored import Deployment
+from shared.services import Services
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def read_json(request: Request) -> dict[str, Any]:
     """Inference inputs may be far larger than the API's other bodies."""
-    return http.read_json(request, inference.MAX_BODY_BYTES)
+    return http.read_json(request, jobs.MAX_BODY_BYTES)
 
 
 # ---- Runpod jobs on one deployment ----
@@ -25,30 +29,29 @@ def read_json(request: Request) -> dict[str, Any]:
 
 def run_job(call: Call, deployment_id: str) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
-    dep = inference.serving(svc, call.owner, deployment_id)
-    body = inference.run_body(read_json(request))
-    return json_response(inference.Runtime(svc, dep).run(body), 200, headers)
+    dep = serving(svc, call.owner, deployment_id)
+    body = jobs.run_body(read_json(request))
+    return json_response(jobs.run(svc, dep, body), 200, headers)
 
 
 def run_job_sync(call: Call, deployment_id: str) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
-    dep = inference.serving(svc, call.owner, deployment_id)
-    wait = inference.runsync_wait_ms(request.args.get("wait"))
-    body = inference.run_body(read_json(request))
-    runtime = inference.Runtime(svc, dep)
-    return longcalls.held(svc, call.owner, lambda: json_response(runtime.runsync(body, wait), 200, headers))
+    dep = serving(svc, call.owner, deployment_id)
+    wait = jobs.runsync_wait_ms(request.args.get("wait"))
+    body = jobs.run_body(read_json(request))
+    return longcalls.held(svc, call.owner, lambda: json_response(jobs.runsync(svc, dep, body, wait), 200, headers))
 
 
 def job_status(call: Call, deployment_id: str, job_id: str) -> Response:
     svc, headers = call.svc, call.headers()
-    dep = inference.with_jobs(svc, call.owner, deployment_id)
-    return json_response(inference.Runtime(svc, dep).status(job_id), 200, headers)
+    dep = with_jobs(svc, call.owner, deployment_id)
+    return json_response(jobs.status(svc, dep, job_id), 200, headers)
 
 
 def cancel_job(call: Call, deployment_id: str, job_id: str) -> Response:
     svc, headers = call.svc, call.headers()
-    dep = inference.with_jobs(svc, call.owner, deployment_id)
-    return json_response(inference.Runtime(svc, dep).cancel(job_id), 200, headers)
+    dep = with_jobs(svc, call.owner, deployment_id)
+    return json_response(jobs.cancel(svc, dep, job_id), 200, headers)
 
 
 # ---- OpenAI-compatible ----
@@ -64,7 +67,7 @@ def completions(call: Call) -> Response:
 
 def list_models(call: Call) -> Response:
     svc, headers = call.svc, call.headers()
-    return json_response(inference.list_models(svc, call.owner), 200, headers)
+    return json_response(model_list.list_models(svc, call.owner), 200, headers)
 
 
 def _openai(call: Call, path: str) -> Response:
@@ -75,17 +78,16 @@ def _openai(call: Call, path: str) -> Response:
         raise ValidationError("model is required: a deployed Hugging Face model id (see GET /v1/models)")
     if not isinstance(stream, bool):
         raise ValidationError("stream must be true or false", {"field": "stream"})
-    dep = inference.route_model(svc, call.owner, model)
+    dep = route_model(svc, call.owner, model)
     headers["X-Deployment-Id"] = dep.deployment_id
     upstream = {**body, "model": dep.model_id}  # vLLM serves the HF id (MODEL_NAME)
-    return longcalls.held(svc, call.owner, lambda: _proxy(inference.Runtime(svc, dep), path, upstream, headers))
+    return longcalls.held(svc, call.owner, lambda: _proxy(svc, dep, path, upstream, headers))
 
 
-def _proxy(runtime: inference.Runtime, path: str, upstream: dict[str, Any], headers: dict[str, str]) -> Response:
-    stream = upstream.get("stream", False)
-    if not stream:
-        return json_response(runtime.openai(path, upstream), 200, headers)
-    result = runtime.openai_stream(path, upstream)
-    if isinstance(result, inference.Stream):
+def _proxy(svc: Services, dep: Deployment, path: str, upstream: dict[str, Any], headers: dict[str, str]) -> Response:
+    if not upstream.get("stream", False):
+        return json_response(complete(svc, dep, path, upstream), 200, headers)
+    result = complete_stream(svc, dep, path, upstream)
+    if isinstance(result, Stream):
         return Response(result.chunks, status=200, mimetype="text/event-stream", headers={**headers, **SSE_HEADERS})
     return json_response(result, 200, headers)

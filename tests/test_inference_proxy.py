@@ -16,7 +16,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from shared.proxy.inference import not_ready
+from shared.proxy.routing import not_ready
 from shared.schemas.stored import Deployment, ErrorInfo
 from tests.conftest import ROOT, free_port, launch
 from tests.e2e_support import LLM, SDXL, Fakes, create_body, running_fakes

@@ -1,0 +1,76 @@
+"""Runpod jobs on one deployment (run, runsync, status, cancel), through its endpoint's runtime API.
+
+Bodies are checked only as far as Runpod's job envelope goes; `input` reaches the worker as is.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from shared.platform.errors import BadGatewayError, NotFoundError, ValidationError
+from shared.proxy.upstream import connect, upstream_errors
+from shared.schemas.stored import Deployment
+from shared.services import Services
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # Runpod's limit for /run payloads
+RUNSYNC_DEFAULT_WAIT_MS = 60_000
+RUNSYNC_MAX_WAIT_MS = 120_000  # the inference function's timeout must exceed this (plus HTTP_TIMEOUT_SECONDS)
+JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+RUN_FIELDS = ("input", "webhook", "policy", "s3Config")
+
+
+def run_body(body: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(body) - set(RUN_FIELDS))
+    if unknown:
+        raise ValidationError(
+            f"unknown field(s) {', '.join(unknown)}; a job takes {', '.join(RUN_FIELDS)}",
+            {"fields": unknown},
+        )
+    if not isinstance(body.get("input"), dict):
+        raise ValidationError("input is required: the job's input object", {"field": "input"})
+    return {k: body[k] for k in RUN_FIELDS if body.get(k) is not None}
+
+
+def runsync_wait_ms(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return RUNSYNC_DEFAULT_WAIT_MS
+    try:
+        wait = int(raw)
+    except ValueError:
+        raise ValidationError("wait must be an integer number of milliseconds", {"field": "wait"}) from None
+    return max(1000, min(RUNSYNC_MAX_WAIT_MS, wait))
+
+
+def check_job_id(job_id: str) -> str:
+    if not JOB_ID.match(job_id):
+        raise NotFoundError(f"Job {job_id[:140]} not found", {"job_id": job_id[:140]})
+    return job_id
+
+
+def run(svc: Services, dep: Deployment, body: dict[str, Any]) -> dict[str, Any]:
+    with connect(svc, dep) as runtime, upstream_errors(dep):
+        return _job(runtime.run(body), dep)
+
+
+def runsync(svc: Services, dep: Deployment, body: dict[str, Any], wait_ms: int) -> dict[str, Any]:
+    with connect(svc, dep) as runtime, upstream_errors(dep):
+        return _job(runtime.runsync(body, wait_ms), dep)
+
+
+def status(svc: Services, dep: Deployment, job_id: str) -> dict[str, Any]:
+    check_job_id(job_id)
+    with connect(svc, dep) as runtime, upstream_errors(dep, job_id):
+        return _job(runtime.status(job_id), dep)
+
+
+def cancel(svc: Services, dep: Deployment, job_id: str) -> dict[str, Any]:
+    check_job_id(job_id)
+    with connect(svc, dep) as runtime, upstream_errors(dep, job_id):
+        return _job(runtime.cancel(job_id), dep)
+
+
+def _job(data: Any, dep: Deployment) -> dict[str, Any]:
+    if not isinstance(data, dict) or "id" not in data:
+        raise BadGatewayError("Runpod answered with something that is not a job", {"deployment_id": dep.deployment_id})
+    return {**data, "deployment_id": dep.deployment_id}
