@@ -1,18 +1,17 @@
-"""OpenAPI 3.1 generated from the route table and the pydantic models, and the /docs page."""
+"""OpenAPI 3.1 built from a route table and the pydantic models it names.
+
+The builder takes the routes as an argument: whatever serves the document (functions/api_docs.py)
+passes the table, so this module never imports it."""
 
 from __future__ import annotations
 
-import mimetypes
-from functools import cache
+from collections.abc import Iterable
 from typing import Any
 
-from flask import Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from functions.http import json_response
-from functions.routing import Call, model
-from shared.platform.errors import NotFoundError
+from functions.routing import Route, model
 from shared.schemas.service import ErrorResponse
 
 ERROR_STATUSES = {
@@ -29,11 +28,9 @@ ERROR_STATUSES = {
 }
 
 
-@cache
-def spec() -> dict[str, Any]:
-    from functions.routes import ROUTER
-
-    routes = [r for r in ROUTER.routes if r.public]
+def spec(table: Iterable[Route]) -> dict[str, Any]:
+    """The OpenAPI document of the public routes of `table`."""
+    routes = [r for r in table if r.public]
     models: set[type[BaseModel]] = {ErrorResponse}
     for r in routes:
         models |= {model(m) for m in r.responses.values() if m is not None}
@@ -105,30 +102,3 @@ def spec() -> dict[str, Any]:
 
 def _describe(status: int) -> str:
     return {200: "OK", 202: "Accepted", 204: "No Content", 503: "Unavailable"}.get(status, str(status))
-
-
-def openapi_json(call: Call) -> Response:
-    return json_response(spec())
-
-
-_DOCS_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>deployment-orchestrator API</title>
-<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="/docs/static/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
-</body></html>"""
-
-
-def docs(call: Call) -> Response:
-    return Response(_DOCS_PAGE, mimetype="text/html")
-
-
-def docs_static(call: Call, filename: str) -> Response:
-    from swagger_ui_bundle import swagger_ui_path
-
-    if filename not in {"swagger-ui.css", "swagger-ui-bundle.js"}:
-        raise NotFoundError(f"no such file {filename}")
-    data = (swagger_ui_path / filename).read_bytes()
-    mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-    return Response(data, mimetype=mime, headers={"Cache-Control": "public, max-age=86400"})

@@ -1,54 +1,44 @@
-"""Webhook deliveries: one record per (deployment, event), retried with backoff through the queue.
+"""Announcing deployment events as webhooks, the reconciler's backstop, and the delivery log.
 
-The delivery id is derived from the deployment and event, so announcing twice delivers once; the
-same id goes out on every retry so a receiver can de-duplicate.
-
-Order: every announcement takes the deployment's next sequence number (one atomic update of a
-per-deployment counter, idempotent per event) and the payload carries it with the event's time. An
-attempt of an event that a later event of the same deployment has superseded is not sent: the
-delivery ends `superseded` (a receiver never gets `ready` again after `deleted`). Only an explicit
-redelivery sends a superseded event, with its original sequence number.
+`announce` records one delivery per (deployment, event) with its sequence number and queues its first
+attempt (`shared.deploy.delivery_records`); the attempts themselves are `shared.deploy.delivery_attempts`
+(`deliver`, re-exported here for the step function's handler). The payload carries the event's
+sequence number and time, so a receiver can order what it gets.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import secrets
 from typing import Any
 
-import httpcore
-
 from shared.deploy import records
-from shared.deploy.engine import Outcome, done, not_yet
-from shared.deploy.states import Status, can_move
-from shared.platform.clock import iso, later, parse
-from shared.queue import Task
+from shared.deploy.delivery_attempts import deliver
+from shared.deploy.delivery_records import (
+    DELETED,
+    DELIVERIES,
+    delivery_id_for,
+    queue_attempt,
+    sequence_for,
+    superseding,
+    why_superseded,
+)
+from shared.deploy.states import Status
+from shared.platform.clock import iso, parse
 from shared.schemas.stored import Deployment
 from shared.services import Services
 from shared.store import Query, Where
-from shared.webhooks import signing, ssrf_guard
+from shared.store.base import Doc
+
+__all__ = ["announce", "deliver", "list_for", "payload_for", "redeliver", "rescue"]
 
 log = logging.getLogger(__name__)
 
-DELIVERIES = "webhook_deliveries"
-SEQUENCES = "webhook_sequences"  # per deployment: the last sequence number and which event holds which
-USER_AGENT = "deployment-orchestrator-webhooks/1"
-DELETED = "deployment.deleted"
 # The status a payload reports is the event's own, not whatever the record said when it was built.
 EVENT_STATUS = {"deployment.ready": "ready", "deployment.failed": "failed", DELETED: "deleted"}
 
 
-class Unattemptable(Exception):
-    """The delivery cannot be attempted at all (bad URL, no signing secret): it fails at once."""
-
-
-def delivery_id_for(deployment_id: str, event: str) -> str:
-    return "whd_" + hashlib.sha256(f"{deployment_id}|{event}".encode()).hexdigest()[:24]
-
-
-def payload_for(dep: Deployment, event: str, sequence: int | None = None, occurred_at: str | None = None) -> dict:
+def payload_for(dep: Deployment, event: str, sequence: int | None = None, occurred_at: str | None = None) -> Doc:
     duration = None
     if dep.ready_at is not None:
         duration = round((dep.ready_at - dep.created_at).total_seconds(), 3)
@@ -66,39 +56,6 @@ def payload_for(dep: Deployment, event: str, sequence: int | None = None, occurr
         "occurred_at": occurred_at,
         "sequence": sequence,
     }
-
-
-# ---- sequence numbers -------------------------------------------------------------------------
-
-
-def _sequence_for(svc: Services, deployment_id: str, event: str) -> int:
-    """The event's sequence number: the next one the first time, the same one on a repeated announcement."""
-
-    def take(doc: dict | None) -> dict | None:
-        doc = doc or {"deployment_id": deployment_id, "last": 0, "events": []}
-        if any(e["event"] == event for e in doc["events"]):
-            return None
-        n = int(doc["last"]) + 1
-        return {**doc, "last": n, "events": [*doc["events"], {"event": event, "sequence": n}]}
-
-    doc, _ = svc.store.update(SEQUENCES, deployment_id, take)
-    return next(e["sequence"] for e in (doc or {}).get("events", []) if e["event"] == event)
-
-
-def _superseding(svc: Services, delivery: dict) -> str | None:
-    """The later event that makes this delivery stale, if any. Nothing comes after `deployment.deleted`."""
-    if delivery["event"] == DELETED:
-        return None
-    doc = svc.store.get(SEQUENCES, delivery["deployment_id"]) or {}
-    mine = int(delivery.get("sequence") or 0)
-    others = [e for e in doc.get("events", []) if e["event"] != delivery["event"]]
-    if any(e["event"] == DELETED for e in others):
-        return DELETED
-    newer = [e for e in others if e["sequence"] > mine]
-    return max(newer, key=lambda e: e["sequence"])["event"] if newer else None
-
-
-# ---- announcing -------------------------------------------------------------------------------
 
 
 def announce(svc: Services, dep: Deployment | None, event: str, inline: bool = False) -> bool | None:
@@ -134,7 +91,7 @@ def _record(svc: Services, dep: Deployment, event: str, first_delay: float, tag:
         return None  # the runner that commits the deletion announces it
     did = delivery_id_for(dep.deployment_id, event)
     if svc.store.get(DELIVERIES, did) is None:
-        sequence = _sequence_for(svc, dep.deployment_id, event)
+        sequence = sequence_for(svc, dep.deployment_id, event)
         svc.store.create(
             DELIVERIES,
             did,
@@ -151,9 +108,35 @@ def _record(svc: Services, dep: Deployment, event: str, first_delay: float, tag:
                 "created_at": iso(svc.now()),
             },
         )
-    _queue_attempt(svc, did, 0, first_delay, tag)
+    queue_attempt(svc, did, 0, first_delay, tag)
     _supersede_older(svc, did)
     return did
+
+
+def _supersede_older(svc: Services, delivery_id: str) -> None:
+    """Mark every older delivery of the deployment that still waits for a retry as superseded."""
+    doc = svc.store.get(DELIVERIES, delivery_id)
+    if doc is None or superseding(svc, doc):
+        return  # a stale event supersedes nothing
+    now = svc.now()
+    rows = svc.store.query(Query(DELIVERIES, where=(Where("deployment_id", "==", doc["deployment_id"]),)))
+    for other_id, other in rows:
+        if other_id == delivery_id or other.get("status") != "pending" or other["event"] == DELETED:
+            continue
+        if int(other.get("sequence") or 0) >= int(doc.get("sequence") or 0) and doc["event"] != DELETED:
+            continue
+
+        def drop(cur: Doc | None) -> Doc | None:
+            if not cur or cur["status"] != "pending" or cur.get("replay_attempt") == cur["attempts"]:
+                return None  # settled meanwhile, or an explicit redelivery waits to go out
+            if cur.get("lease_until") and parse(cur["lease_until"]) > now:
+                return None  # in flight: its own settle sees the later event
+            why = why_superseded(doc["event"])
+            return {**cur, "status": "superseded", "superseded_by": doc["event"], "last_error": why}
+
+        _, dropped = svc.store.update(DELIVERIES, other_id, drop)
+        if dropped:
+            records.log(svc, other["deployment_id"], "INFO", f"Webhook {other['event']} {why_superseded(doc['event'])}")
 
 
 # ---- the reconciler's backstop -----------------------------------------------------------------
@@ -186,168 +169,8 @@ def rescue(svc: Services, dep: Deployment) -> str | None:
     last = parse(doc.get("last_attempt_at") or doc["created_at"])
     if (now - last).total_seconds() < due_by:
         return None
-    _queue_attempt(svc, did, int(doc["attempts"]), 0.0, tag)
+    queue_attempt(svc, did, int(doc["attempts"]), 0.0, tag)
     return "requeued"
-
-
-def _supersede_older(svc: Services, delivery_id: str) -> None:
-    """Mark every older delivery of the deployment that still waits for a retry as superseded."""
-    doc = svc.store.get(DELIVERIES, delivery_id)
-    if doc is None or _superseding(svc, doc):
-        return  # a stale event supersedes nothing
-    now = svc.now()
-    rows = svc.store.query(Query(DELIVERIES, where=(Where("deployment_id", "==", doc["deployment_id"]),)))
-    for other_id, other in rows:
-        if other_id == delivery_id or other.get("status") != "pending" or other["event"] == DELETED:
-            continue
-        if int(other.get("sequence") or 0) >= int(doc.get("sequence") or 0) and doc["event"] != DELETED:
-            continue
-
-        def drop(cur: dict | None) -> dict | None:
-            if not cur or cur["status"] != "pending" or cur.get("replay_attempt") == cur["attempts"]:
-                return None  # settled meanwhile, or an explicit redelivery waits to go out
-            if cur.get("lease_until") and parse(cur["lease_until"]) > now:
-                return None  # in flight: its own settle sees the later event
-            return {**cur, "status": "superseded", "superseded_by": doc["event"], "last_error": _why(doc["event"])}
-
-        _, dropped = svc.store.update(DELIVERIES, other_id, drop)
-        if dropped:
-            records.log(svc, other["deployment_id"], "INFO", f"Webhook {other['event']} {_why(doc['event'])}")
-
-
-def _why(event: str) -> str:
-    return f"superseded by {event}; not sent again"
-
-
-def _queue_attempt(svc: Services, delivery_id: str, attempt: int, delay: float, tag: str = "") -> None:
-    svc.queue.enqueue(
-        Task(
-            name=f"webhook:{delivery_id}:{attempt}{tag}",
-            payload={"kind": "webhook", "delivery_id": delivery_id, "attempt": attempt},
-            delay_seconds=delay,
-        )
-    )
-
-
-# ---- attempts ---------------------------------------------------------------------------------
-
-
-def deliver(svc: Services, delivery_id: str, attempt: int) -> Outcome:
-    """Attempt number `attempt` of a delivery; a task for any other attempt is a no-op."""
-    now = svc.now()
-    lease = secrets.token_hex(8)
-    current = svc.store.get(DELIVERIES, delivery_id)
-    stale_by = _superseding(svc, current) if current else None
-
-    def claim(doc: dict | None) -> dict | None:
-        if not doc or doc["status"] != "pending" or doc["attempts"] != attempt:
-            return None
-        if doc.get("lease_until") and parse(doc["lease_until"]) > now:
-            return None
-        if stale_by and doc.get("replay_attempt") != attempt:
-            return {**doc, "status": "superseded", "superseded_by": stale_by, "last_error": _why(stale_by)}
-        return {**doc, "lease": lease, "lease_until": iso(later(now, svc.settings.webhook_timeout_seconds + 30))}
-
-    doc, claimed = svc.store.update(DELIVERIES, delivery_id, claim)
-    if not claimed or doc is None:
-        if doc and doc["status"] == "pending" and doc["attempts"] == attempt:
-            return not_yet("another delivery attempt is in flight", 5)
-        return done("stale webhook task")
-    if doc["status"] == "superseded":
-        records.log(svc, doc["deployment_id"], "INFO", f"Webhook {doc['event']} {_why(stale_by or '')}")
-        return done("superseded")
-
-    permanent = False
-    try:
-        status_code, error = _post(svc, doc)
-    except Unattemptable as exc:
-        status_code, error, permanent = None, f"not sent: {exc}", True
-    except Exception as exc:  # never leave a delivery pending behind a crash
-        log.exception("webhook attempt of %s crashed", delivery_id)
-        status_code, error = None, f"internal error ({type(exc).__name__})"
-    ok = status_code is not None and 200 <= status_code < 300
-    delays = svc.settings.webhook_retry_delays
-    step = attempt - int(doc.get("schedule_offset", 0))  # a redelivery of a settled one starts the schedule over
-    exhausted = not ok and (permanent or step >= len(delays))
-    stale_now = None if ok or exhausted else _superseding(svc, doc)  # no retries of a stale event
-    outcome = "delivered" if ok else "failed" if exhausted else "superseded" if stale_now else "pending"
-
-    def settle(cur: dict | None) -> dict | None:
-        if not cur or cur.get("lease") != lease:
-            return None
-        return {
-            **cur,
-            "attempts": attempt + 1,
-            "status": outcome,
-            "superseded_by": stale_now or cur.get("superseded_by"),
-            "last_status_code": status_code,
-            "last_error": error,
-            "last_attempt_at": iso(svc.now()),
-            "delivered_at": iso(svc.now()) if ok else None,
-            "lease": None,
-            "lease_until": None,
-        }
-
-    if outcome == "pending":
-        _queue_attempt(svc, delivery_id, attempt + 1, delays[step])
-    _, settled = svc.store.update(DELIVERIES, delivery_id, settle)
-    if settled:
-        _record_on_deployment(svc, {**doc, "superseded_by": stale_now}, outcome, status_code, error, attempt)
-    return done("delivered" if ok else f"delivery {outcome}")
-
-
-def _post(svc: Services, doc: dict) -> tuple[int | None, str | None]:
-    """One signed attempt. Redirects are not followed; private targets are refused unless allowed."""
-    url = doc["url"]
-    if not url.isascii():
-        raise Unattemptable("the URL contains non-ASCII characters; use its encoded (punycode, %-escaped) form")
-    body = json.dumps(doc["payload"], separators=(",", ":"))
-    try:
-        signed = signing.headers_for(svc, doc["owner"], doc["delivery_id"], body)
-    except signing.NoSigningSecret as exc:
-        raise Unattemptable(str(exc)) from None
-    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **signed}
-    allow = svc.settings.private_webhooks_allowed
-    try:
-        ssrf_guard.check_url(url, allow, resolver=None)
-        status = ssrf_guard.post(url, body.encode(), headers, svc.settings.webhook_timeout_seconds, allow)
-    except ValueError as exc:
-        return None, f"refused: the URL {exc}"
-    except ssrf_guard.BlockedAddress as exc:
-        return None, f"refused: {exc}"
-    except httpcore.TimeoutException:
-        return None, "timed out"
-    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol, OSError) as exc:
-        return None, type(exc).__name__
-    if 300 <= status < 400:
-        return status, f"HTTP {status}: redirects are not followed"
-    return status, None if 200 <= status < 300 else f"HTTP {status}"
-
-
-def _record_on_deployment(svc, doc, outcome, status_code, error, attempt) -> None:
-    dep_id, event = doc["deployment_id"], doc["event"]
-    ok, exhausted = outcome == "delivered", outcome == "failed"
-    if ok:
-        records.log(svc, dep_id, "INFO", f"Webhook {event} delivered (HTTP {status_code})")
-    elif exhausted:
-        records.log(svc, dep_id, "ERROR", f"Webhook {event} failed after {attempt + 1} attempts ({error})")
-    elif outcome == "superseded":
-        why = _why(doc["superseded_by"])
-        records.log(svc, dep_id, "INFO", f"Webhook {event} attempt {attempt + 1} failed ({error}); {why}")
-    else:
-        records.log(svc, dep_id, "WARNING", f"Webhook {event} attempt {attempt + 1} failed ({error}); will retry")
-    if event != "deployment.ready" or not (ok or exhausted):
-        return
-
-    def change(d: Deployment) -> Deployment | None:
-        d.webhook_delivered = ok
-        if exhausted and can_move(d.status, Status.WEBHOOK_FAILED):
-            d.status = Status.WEBHOOK_FAILED
-        if ok and d.status == Status.WEBHOOK_FAILED:
-            d.status = Status.READY  # a replay got through
-        return d
-
-    records.mutate(svc, dep_id, change)
 
 
 # ---- the delivery log and replays -------------------------------------------------------------
@@ -370,7 +193,7 @@ def redeliver(svc: Services, deployment_id: str, delivery_id: str) -> dict[str, 
     now = svc.now()
     fresh: dict[str, Any] = {}
 
-    def reopen(doc: dict | None) -> dict | None:
+    def reopen(doc: Doc | None) -> Doc | None:
         if not doc or doc["deployment_id"] != deployment_id:
             return None
         if doc["status"] == "pending" and doc.get("lease_until") and parse(doc["lease_until"]) > now:
@@ -385,5 +208,5 @@ def redeliver(svc: Services, deployment_id: str, delivery_id: str) -> dict[str, 
     if doc is None or doc["deployment_id"] != deployment_id:
         return None
     if changed:
-        _queue_attempt(svc, delivery_id, fresh["attempt"], 0.0, tag=f":replay{fresh['round']}")
+        queue_attempt(svc, delivery_id, fresh["attempt"], 0.0, tag=f":replay{fresh['round']}")
     return {"delivery_id": delivery_id, "status": "pending"}

@@ -48,6 +48,9 @@ CREATE INDEX IF NOT EXISTS tasks_due ON tasks (state, run_at);
 
 DEDUP_WINDOW_SECONDS = 3600.0
 
+# A leased task as read back: id, name, target, payload (JSON), headers (JSON), attempts so far.
+Row = tuple[str, str, str, str, str, int]
+
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
@@ -160,9 +163,10 @@ class LocalDispatcher:
             row = self._conn.execute("SELECT MIN(run_at) FROM tasks WHERE state='pending'").fetchone()
         if row[0] is None:
             return self._policy.poll_interval * 4
-        return min(max(0.0, row[0] - self._clock()), self._policy.poll_interval)
+        due: float = row[0]
+        return min(max(0.0, due - self._clock()), self._policy.poll_interval)
 
-    def _lease_due(self, now: float) -> list[tuple]:
+    def _lease_due(self, now: float) -> list[Row]:
         free = 0
         while free < self._policy.workers and self._slots.acquire(blocking=False):
             free += 1
@@ -176,7 +180,7 @@ class LocalDispatcher:
             self._slots.release()
         return rows
 
-    def _lease_rows(self, now: float, free: int, lease_until: float) -> list[tuple]:
+    def _lease_rows(self, now: float, free: int, lease_until: float) -> list[Row]:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -195,7 +199,7 @@ class LocalDispatcher:
             raise
         return rows
 
-    def _deliver(self, row: tuple) -> None:
+    def _deliver(self, row: Row) -> None:
         tid, name, target, payload, headers, attempts = row
         try:
             status, retry_after, error = self._post(tid, name, target, payload, headers, attempts)
@@ -206,7 +210,9 @@ class LocalDispatcher:
             self._slots.release()
             self._queue.wakeup.set()
 
-    def _post(self, tid, name, target, payload, headers, attempts) -> tuple[int | None, float | None, str | None]:
+    def _post(
+        self, tid: str, name: str, target: str, payload: str, headers: str, attempts: int
+    ) -> tuple[int | None, float | None, str | None]:
         url = self._targets[target]
         hdrs = {
             "Content-Type": "application/json",
@@ -231,7 +237,9 @@ class LocalDispatcher:
         with self._db:
             self._record(tid, attempts, status, retry_after, error, now)
 
-    def _record(self, tid, attempts, status, retry_after, error, now) -> None:
+    def _record(
+        self, tid: str, attempts: int, status: int | None, retry_after: float | None, error: str | None, now: float
+    ) -> None:
         if status is not None and 200 <= status < 300:
             self._conn.execute(
                 "UPDATE tasks SET state='done', attempts=?, last_status=?, finished_at=?, lease_until=NULL WHERE id=?",

@@ -1,0 +1,156 @@
+"""create_endpoint and wait_ready: one Runpod endpoint per deployment, then its first worker up."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from shared.accounts.credentials import deployment_runpod
+from shared.clients.runpod import RunpodClient, RunpodError
+from shared.deploy import records
+from shared.deploy.commit import Move
+from shared.deploy.states import GONE, Status
+from shared.deploy.step_context import StepContext
+from shared.platform.crypto import callback_secret
+from shared.schemas.stored import Deployment
+
+UNHEALTHY_POLLS_TO_FAIL = 3
+
+
+def endpoint_body(ctx: StepContext) -> dict[str, Any]:
+    dep, s = ctx.dep, ctx.settings
+    assert s.internal_secret is not None, "load_settings always provides the internal secret"
+    env = {
+        **dep.extra_env,
+        **dep.worker.get("env", {}),
+        "DEPLOYMENT_ID": dep.deployment_id,
+        "ORCHESTRATOR_INSTALL_ID": s.install_id or "",
+        "HF_MODEL_ID": dep.model_id,
+        "ORCHESTRATOR_CALLBACK_URL": f"{s.base_url}/internal/deployment-ready/{dep.deployment_id}",
+        "ORCHESTRATOR_CALLBACK_SECRET": callback_secret(s.internal_secret.get_secret_value(), dep.deployment_id),
+    }
+    if dep.model_facts.get("hf_token"):
+        env["HF_TOKEN"] = ctx.svc.cipher.decrypt(dep.model_facts["hf_token"], context=dep.deployment_id)
+    if dep.worker.get("kind") == "inference-container" and dep.model_facts.get("sha"):
+        env["MODEL_REVISION"] = dep.model_facts["sha"]  # the commit that was validated and sized
+    weights = float(dep.model_facts.get("weights_gb") or 10)
+    body: dict[str, Any] = {
+        "name": dep.endpoint_name,
+        "type": "QUEUE",
+        "image": dep.worker.get("image") or s.runpod_worker_image,
+        "env": env,
+        "disk": max(20, math.ceil(weights * 1.5) + 10),
+        "gpu": {"pools": dep.gpu_pools, "count": dep.gpu_count},
+        # One worker must really start for the model to load; finalize applies the serving scale.
+        "workers": {"min": 1, "max": max(1, dep.max_replicas), "idleTimeout": dep.idle_timeout_seconds},
+        "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
+        "flashboot": "FLASHBOOT",
+        "timeout": 600000,
+    }
+    if dep.data_center_ids:
+        body["dataCenterIds"] = dep.data_center_ids
+    return body
+
+
+def create_endpoint(ctx: StepContext) -> None:
+    with deployment_runpod(ctx.svc, ctx.dep) as client:
+        endpoint_id, how = _find_or_create(ctx, client)
+        url = client.runtime_url(endpoint_id, "run")
+
+        def record(d: Deployment) -> None:
+            d.runpod_endpoint_id = endpoint_id
+            d.endpoint_url = url
+            d.endpoint_created_at = d.endpoint_created_at or ctx.svc.now()
+            d.gpu_allocated = d.gpu_pools[0] if d.gpu_pools else None
+
+        if not ctx.save(record):
+            # Our claim is gone. If the deployment was deleted or failed meanwhile, this endpoint must not
+            # outlive it; if another delivery of this step took over, it adopts the endpoint by name.
+            now = records.load(ctx.svc, ctx.dep.deployment_id)
+            if now is None or now.status in GONE or now.status == Status.FAILED:
+                _discard(client, endpoint_id)
+            return
+    if ctx.dep.worker_reported_ready_at is not None:
+        # The worker said `ready` before we knew its endpoint (our create's answer was lost).
+        ctx.mark_ready(f"reported by the worker before endpoint {endpoint_id} was recorded")
+        return
+    # If the worker's callbacks already moved the deployment on (loading_model), the engine keeps that
+    # status and still schedules wait_ready.
+    ctx.advance(
+        Move(
+            next_step="wait_ready",
+            status=Status.DOWNLOADING_MODEL,
+            delay=ctx.settings.ready_poll_interval_seconds,
+            message=("INFO", f"Runpod endpoint {endpoint_id} {how}; the worker is starting and downloading the model"),
+        )
+    )
+
+
+def _find_or_create(ctx: StepContext, client: RunpodClient) -> tuple[str, str]:
+    dep = ctx.dep
+    if dep.runpod_endpoint_id:
+        return dep.runpod_endpoint_id, "already recorded"
+    # A create whose answer was lost left an endpoint with our name: adopt it, never make a second.
+    mine = [e for e in client.list_endpoints() if e.get("name") == dep.endpoint_name]
+    if mine:
+        mine.sort(key=lambda e: e.get("createdAt") or "")
+        for extra in mine[1:]:
+            _discard(client, extra["id"])
+        return mine[0]["id"], "adopted (created by an earlier attempt)"
+    created = client.create_endpoint(endpoint_body(ctx))
+    return created["id"], "created"
+
+
+def _discard(client: RunpodClient, endpoint_id: str) -> None:
+    try:
+        client.delete_endpoint(endpoint_id)
+    except RunpodError:
+        pass  # the cleanup step and the reconciler find it by name
+
+
+def wait_ready(ctx: StepContext) -> None:
+    dep = ctx.dep
+    with deployment_runpod(ctx.svc, ctx.dep) as client:
+        try:
+            health = client.endpoint_health(dep.runpod_endpoint_id or "")
+        except RunpodError as exc:
+            if not exc.transient:
+                raise
+            # Polling is this step's retry, bounded by the deployment's deadline: poll again.
+            _poll_again(ctx, f"health check failed ({exc.message})")
+            return
+    workers = health.get("workers") or {}
+    up = sum(int(workers.get(k) or 0) for k in ("idle", "ready", "running"))
+    unhealthy = int(workers.get("unhealthy") or 0)
+    if up > 0:
+        ctx.mark_ready("a worker is up (health check)")  # superseded (e.g. deleted): run_step frees the lease
+        return
+    if unhealthy > 0:
+        polls = int(dep.worker.get("unhealthy_polls", 0)) + 1
+        if polls >= UNHEALTHY_POLLS_TO_FAIL:
+            ctx.fail(
+                "worker_unhealthy",
+                f"Runpod reports {unhealthy} UNHEALTHY worker(s): the worker is crash-looping (not a capacity "
+                "problem); check the model and image",
+            )
+            return
+        _poll_again(ctx, f"{unhealthy} worker(s) unhealthy", unhealthy_polls=polls)
+        return
+    waiting = "waiting for GPU capacity" if int(workers.get("throttled") or 0) else "worker starting"
+    _poll_again(ctx, waiting, unhealthy_polls=0)
+
+
+def _poll_again(ctx: StepContext, note: str, unhealthy_polls: int | None = None) -> None:
+    def apply(d: Deployment) -> None:
+        if unhealthy_polls is not None:
+            d.worker = {**d.worker, "unhealthy_polls": unhealthy_polls}
+        d.worker_message = d.worker_message or note
+
+    ctx.advance(
+        Move(
+            next_step="wait_ready",
+            delay=ctx.settings.ready_poll_interval_seconds,
+            apply=apply,
+            outcome="waiting",
+        )
+    )
