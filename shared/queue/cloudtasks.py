@@ -32,7 +32,7 @@ CREATE_TIMEOUT_SECONDS = 10.0
 class TasksClient(Protocol):
     """The part of google.cloud.tasks_v2.CloudTasksClient the adapter uses (tests pass a fake)."""
 
-    def create_task(self, request: dict[str, Any], timeout: float | None = None) -> Any: ...
+    def create_task(self, request: dict[str, Any], *, timeout: float = ...) -> Any: ...
 
 
 _client_lock = threading.Lock()
@@ -55,7 +55,7 @@ def _new_client(emulator: str | None) -> TasksClient:
 
     if emulator is None:
         return tasks_v2.CloudTasksClient()
-    import grpc
+    import grpc  # type: ignore[import-untyped]  # no stubs installed
     from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
     return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=grpc.insecure_channel(emulator)))
