@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,12 +30,15 @@ answer = app.test_client().get(sys.argv[2], headers={"Authorization": "Bearer " 
 print(json.dumps({"status": answer.status_code, "modules": sorted(sys.modules)}))
 """
 
-
-SERVICES = """
+# Imported by every authenticated function / by a create: neither may bring in an HTTP client.
+SERVICES = "from shared.services import services; services()"
+URL_CHECK = (
+    "from shared.webhooks import ssrf_guard; ssrf_guard.check_url(ssrf_guard.ascii_url('https://a.example/h'), False)"
+)
+MODULES_AFTER = """
 import json, sys
-from shared.services import services
-services()
-print(json.dumps({"status": 0, "modules": sorted(sys.modules)}))
+exec(sys.argv[1])
+print(json.dumps(sorted(sys.modules)))
 """
 
 
@@ -43,9 +47,10 @@ def local_env(data_dir: Path) -> dict[str, str]:
     return env | {"DATA_DIR": str(data_dir), "API_KEYS": API_KEY, "ORCHESTRATOR_BACKEND": "local"}
 
 
-def first_request(target: str, path: str, data_dir: Path) -> dict:
+def probe(script: str, *args: str, data_dir: Path) -> Any:
+    """What `script` prints last (JSON), run in a fresh interpreter on the embedded backend."""
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, target, path, API_KEY],
+        [sys.executable, "-c", script, *args],
         cwd=ROOT,
         env=local_env(data_dir),
         capture_output=True,
@@ -54,6 +59,10 @@ def first_request(target: str, path: str, data_dir: Path) -> dict:
         check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def first_request(target: str, path: str, data_dir: Path) -> dict[str, Any]:
+    return probe(PROBE, target, path, API_KEY, data_dir=data_dir)
 
 
 @pytest.mark.parametrize(
@@ -76,12 +85,17 @@ def test_first_request_imports_nothing_heavy(tmp_path, target, path, status, for
 
 
 def test_building_services_loads_no_http_client_and_opens_no_queue(tmp_path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-c", SERVICES], cwd=ROOT, env=local_env(tmp_path), capture_output=True, text=True, check=True
-    )
-    modules = json.loads(out.stdout.strip().splitlines()[-1])["modules"]
+    modules = probe(MODULES_AFTER, SERVICES, data_dir=tmp_path)
     loaded = [m for m in modules if m.startswith(("httpx", "httpcore", *HEAVY, *NEVER))]
     assert loaded == [], loaded
     assert "shared.store.sqlite" in modules, "the probe built the embedded backend"
     # The queue's database file exists (private, 0600) but stays empty until the first enqueue.
     assert (tmp_path / "queue.db").stat().st_size == 0
+
+
+def test_checking_a_webhook_url_loads_no_http_client(tmp_path) -> None:
+    """create_deployment checks the URL; only a delivery connects (shared.webhooks.guarded_transport)."""
+    modules = probe(MODULES_AFTER, URL_CHECK, data_dir=tmp_path)
+    assert "shared.webhooks.ssrf_guard" in modules
+    loaded = [m for m in modules if m.startswith(("httpx", "httpcore", "idna", "shared.webhooks.guarded_transport"))]
+    assert loaded == [], loaded
