@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     dispatcher = None
     if settings.orchestrator_backend == "local":
-        from shared.queue.local import DispatchPolicy, LocalDispatcher
+        from shared.queue.local_dispatcher import DispatchPolicy, LocalDispatcher
 
         token = local_task_token(svc)
         dispatcher = LocalDispatcher(

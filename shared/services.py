@@ -10,11 +10,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.platform.clock import utcnow
 from shared.platform.crypto import Cipher
-from shared.platform.settings import Settings, load_settings
+from shared.platform.settings import ConfigError, Settings, load_settings
 from shared.queue import TaskQueue
 from shared.store import DocumentStore
 
@@ -31,7 +31,7 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     # Turns a decrypted Runpod key into a client; tests may point it elsewhere.
     runpod_factory: Callable[[str], RunpodClient] | None = None
-    extras: dict = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def runpod(self, api_key: str) -> RunpodClient:
         if self.runpod_factory is not None:
@@ -51,6 +51,9 @@ _services: Services | None = None
 
 
 def build(settings: Settings) -> Services:
+    if settings.encryption_keys is None:  # load_settings generates it (local) or requires it (gcp)
+        raise ConfigError("invalid configuration: ENCRYPTION_KEYS is not set")
+    # Each backend's modules are imported only when it is the one configured (Google's clients are heavy).
     if settings.orchestrator_backend == "gcp":
         from shared.queue.cloudtasks import CloudTasksQueue
         from shared.store.firestore import FirestoreStore

@@ -22,7 +22,7 @@ from shared.platform.retry import (
     store_policy,
 )
 from shared.platform.settings import Settings
-from shared.queue.local import DispatchPolicy
+from shared.queue.local_dispatcher import DispatchPolicy
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 

@@ -113,8 +113,9 @@ def verify_tasks_token(settings: Settings, authorization_header: str | None, cer
     from google.auth import exceptions, jwt
 
     try:
-        key_id = jwt.decode_header(token).get("kid")
-        claims = jwt.decode(
+        # google-auth's jwt functions carry no annotations.
+        key_id = jwt.decode_header(token).get("kid")  # type: ignore[no-untyped-call]
+        claims = jwt.decode(  # type: ignore[no-untyped-call]
             token,
             certs=(certs or _google_certs).get(key_id),
             audience=audiences,

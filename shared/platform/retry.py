@@ -57,7 +57,7 @@ class RetryPolicy:
         """
         if attempt < 1:
             raise ValueError("attempts are counted from 1")
-        backoff = min(self.cap, self.base * 2 ** min(attempt - 1, MAX_DOUBLINGS))
+        backoff = min(self.cap, self.base * 2.0 ** min(attempt - 1, MAX_DOUBLINGS))
         if self.jitter != NO_JITTER:
             backoff *= uniform(*self.jitter)
         return max(backoff, retry_after or 0.0)

@@ -32,7 +32,7 @@ CREATE_TIMEOUT_SECONDS = 10.0
 class TasksClient(Protocol):
     """The part of google.cloud.tasks_v2.CloudTasksClient the adapter uses (tests pass a fake)."""
 
-    def create_task(self, request: dict[str, Any], *, timeout: float) -> Any: ...
+    def create_task(self, request: dict[str, Any], *, timeout: float = ...) -> Any: ...
 
 
 _client_lock = threading.Lock()
@@ -51,13 +51,11 @@ def shared_client(emulator: str | None) -> TasksClient:
 
 
 def _new_client(emulator: str | None) -> TasksClient:
-    # Imported on first use: google.cloud.tasks and grpc stay off every cold path that enqueues nothing.
     from google.cloud import tasks_v2
 
     if emulator is None:
         return tasks_v2.CloudTasksClient()
-    # Only the emulator needs a plain gRPC channel (heavy, imported for it alone).
-    import grpc  # type: ignore[import-untyped]
+    import grpc  # type: ignore[import-untyped]  # no stubs installed
     from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
     return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=grpc.insecure_channel(emulator)))
@@ -89,7 +87,7 @@ class CloudTasksQueue:
         return self._client
 
     def enqueue(self, task: Task) -> bool:
-        from google.api_core.exceptions import AlreadyExists  # google.api_core is heavy: loaded with the client
+        from google.api_core.exceptions import AlreadyExists
 
         try:
             self.client.create_task(request=self.request_for(task), timeout=CREATE_TIMEOUT_SECONDS)

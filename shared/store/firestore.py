@@ -31,7 +31,7 @@ from shared.platform.retry import store_policy
 from shared.store.base import Doc, Mutation, Query, valid_doc_id
 
 if TYPE_CHECKING:
-    from google.cloud.firestore import Client
+    from google.cloud.firestore import Client, DocumentReference
 
     from shared.platform.settings import Settings
 
@@ -138,7 +138,7 @@ class FirestoreStore:
             self._client = shared_client(self._project)
         return self._client
 
-    def _ref(self, collection: str, doc_id: str):
+    def _ref(self, collection: str, doc_id: str) -> DocumentReference:
         if not valid_doc_id(doc_id):  # "." / ".." / "__x__" would make Firestore answer InvalidArgument
             raise NotFoundError("No such document", {"id": "invalid"})
         return self.client.collection(collection).document(doc_id)
@@ -198,7 +198,7 @@ class FirestoreStore:
                     raise Contention(f"{collection}/{doc_id} is contended") from None
                 time.sleep(self._retry.delay(lost))
 
-    def _replace(self, ref, current: Doc, new: Doc, read_at: datetime) -> None:
+    def _replace(self, ref: DocumentReference, current: Doc, new: Doc, read_at: datetime) -> None:
         """Write `new` whole, on condition that the document was last written at `read_at`."""
         from google.cloud.firestore_v1 import DELETE_FIELD
         from google.cloud.firestore_v1.field_path import FieldPath

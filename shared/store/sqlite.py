@@ -11,6 +11,7 @@ import os
 import secrets
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,10 +144,13 @@ class SqliteStore:
             return doc
 
         doc, _ = self.update(collection, doc_id, bump)
+        assert doc is not None  # bump never declines
         return int(doc[field])
 
 
-def _after_clause(order: list[tuple[str, str]], args: list[Any], values: tuple, after_id: str | None) -> str:
+def _after_clause(
+    order: Sequence[tuple[str, str]], args: list[Any], values: tuple[Any, ...], after_id: str | None
+) -> str:
     """Keyset pagination: rows strictly after (values..., id) in the given order."""
     keys = [(f"json_extract(doc, '$.{f}')", d, v) for (f, d), v in zip(order, values, strict=True)]
     if after_id is not None:

@@ -24,7 +24,8 @@ import pytest
 from shared.clients.google_auth import emulator_task_token
 from shared.platform.settings import Settings
 from shared.queue import Task, task_id
-from shared.queue.local import DispatchPolicy, LocalDispatcher, LocalTaskQueue
+from shared.queue.local import LocalTaskQueue
+from shared.queue.local_dispatcher import DispatchPolicy, LocalDispatcher
 from tests.contract.receiver import Call, Receiver
 from tests.gcp import emulators
 
@@ -142,7 +143,8 @@ _CRASHING_DISPATCHER = textwrap.dedent(
     """
     import sys, time
     sys.path.insert(0, sys.argv[1])
-    from shared.queue.local import DispatchPolicy, LocalDispatcher, LocalTaskQueue
+    from shared.queue.local import LocalTaskQueue
+    from shared.queue.local_dispatcher import DispatchPolicy, LocalDispatcher
     policy = DispatchPolicy(dispatch_deadline=60.0, workers=1, poll_interval=0.05)
     LocalDispatcher(LocalTaskQueue(sys.argv[2]), {"step": sys.argv[3]}, policy).start()
     time.sleep(60)
