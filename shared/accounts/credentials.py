@@ -4,9 +4,10 @@ deployment acts with. Replacing a key in use is shared.accounts.key_rotation."""
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
 from shared.accounts.tenants import TENANTS
-from shared.clients.runpod import RunpodClient, RunpodError
+from shared.clients.runpod import RunpodError
 from shared.deploy import records
 from shared.deploy.states import Status
 from shared.platform.clock import iso
@@ -17,6 +18,9 @@ from shared.schemas.stored import Deployment
 from shared.services import Services
 from shared.store import Query, Where
 from shared.store.base import Doc
+
+if TYPE_CHECKING:  # the client module brings httpx: kept off the cold path of reads
+    from shared.clients.runpod import RunpodClient
 
 CREDENTIALS = "credentials"
 

@@ -11,8 +11,6 @@ import json
 import logging
 import secrets
 
-import httpcore
-
 from shared.deploy import records
 from shared.deploy.delivery_records import DELIVERIES, queue_attempt, superseding, why_superseded
 from shared.deploy.states import Status, can_move
@@ -98,6 +96,8 @@ def deliver(svc: Services, delivery_id: str, attempt: int) -> Outcome:
 
 def _post(svc: Services, doc: Doc) -> tuple[int | None, str | None]:
     """One signed attempt. Redirects are not followed; private targets are refused unless allowed."""
+    import httpcore  # the connection library: kept off the cold path of every function that only enqueues
+
     url = doc["url"]
     if not url.isascii():
         raise Unattemptable("the URL contains non-ASCII characters; use its encoded (punycode, %-escaped) form")

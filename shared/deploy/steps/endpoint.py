@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.accounts.credentials import deployment_runpod
-from shared.clients.runpod import RunpodClient, RunpodError
+from shared.clients.runpod import RunpodError
 from shared.deploy import records
 from shared.deploy.commit import Move
 from shared.deploy.states import GONE, Status
 from shared.deploy.step_context import StepContext
 from shared.platform.crypto import callback_secret
 from shared.schemas.stored import Deployment
+
+if TYPE_CHECKING:  # the client module brings httpx: kept off the cold path of functions that only read
+    from shared.clients.runpod import RunpodClient
 
 UNHEALTHY_POLLS_TO_FAIL = 3
 
