@@ -70,7 +70,12 @@ def first_request(target: str, path: str, data_dir: Path) -> dict[str, Any]:
     ("target", "path", "status", "foreign"),
     [
         ("health", "/health", 200, ("functions.deployments", "functions.security", "pydantic")),
-        ("get_deployment", "/v1/deployments/dep_2026_cold", 404, ("functions.admin", "functions.inference")),
+        (
+            "get_deployment",
+            "/v1/deployments/dep_2026_cold",
+            404,
+            ("functions.admin", "functions.inference", "httpx", "httpcore"),
+        ),
     ],
 )
 def test_first_request_imports_nothing_heavy(tmp_path, target, path, status, foreign) -> None:
