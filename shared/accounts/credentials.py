@@ -332,9 +332,7 @@ def change_deployment_key(
     svc: Services, tenant_id: str, deployment_id: str, body: DeploymentCredentialChange
 ) -> DeploymentCredential:
     """Give a deployment (inline or not) a new key: its own inline copy, or a stored credential by reference."""
-    from shared.deploy.deployments import owned  # deployments imports this module
-
-    dep = owned(svc, tenant_id, deployment_id)
+    dep = records.owned(svc, tenant_id, deployment_id)
     if dep.status == Status.DELETED:
         raise ConflictError(f"Deployment {deployment_id} is deleted", {"deployment_id": deployment_id})
     if body.credential_id is not None:

@@ -14,7 +14,7 @@ from shared.catalog import gpu_pools, vram
 from shared.catalog.worker_image import plan_worker
 from shared.clients.hub import fetch_model_facts
 from shared.clients.runpod import RunpodClient, RunpodError
-from shared.deploy import notify, records
+from shared.deploy import desired_state, notify, records
 from shared.deploy.engine import REGISTRY, Move, StepContext
 from shared.deploy.states import GONE, Status
 from shared.platform.crypto import CryptoError, callback_secret
@@ -271,13 +271,11 @@ def _poll_again(ctx: StepContext, note: str, unhealthy_polls: int | None = None)
 def finalize(ctx: StepContext) -> None:
     """Ready: from the one provisioning worker to the desired workers (zero at rest by default, 0/0 if paused).
 
-    Applied through lifecycle's one serialised path, which reads the desired state when it PATCHes.
+    Applied through desired_state's one serialised path, which reads the desired state when it PATCHes.
     """
-    from shared.deploy import lifecycle
-
     try:
-        after = lifecycle.settle_at_ready(ctx.svc, ctx.dep.deployment_id)
-    except lifecycle.ScalingFailed as exc:
+        after = desired_state.settle_at_ready(ctx.svc, ctx.dep.deployment_id)
+    except desired_state.ScalingFailed as exc:
         # Never fails a ready deployment: the step ends and the reconciler re-applies the workers.
         ctx.handle_fault(exc, give_up=lambda m: _scale_failed(ctx, m))
         return

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.accounts.credentials import deployment_key
 from shared.clients.header_tokens import UnsafeToken, bearer
-from shared.deploy.deployments import owned
+from shared.deploy.records import owned
 from shared.deploy.states import SERVING
 from shared.platform.crypto import CryptoError
 from shared.platform.errors import (
