@@ -7,7 +7,7 @@ from flask import Response
 from functions.http import json_response, parse_body
 from functions.routing import Call
 from shared.accounts import credentials, key_rotation
-from shared.deploy import deployments, notify
+from shared.deploy import notify, records
 from shared.platform.errors import NotFoundError, ServiceUnavailableError
 from shared.schemas.credentials import CredentialCreate, CredentialList, CredentialUpdate, DeploymentCredentialChange
 from shared.schemas.webhooks import Redelivery, WebhookDelivery, WebhookDeliveryList, WebhookSecret
@@ -38,7 +38,7 @@ def replace_credential(call: Call, credential_id: str) -> Response:
 
 def change_deployment_credential(call: Call, deployment_id: str) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
-    dep = deployments.owned(svc, call.owner, deployment_id)  # another tenant's deployment: 404 before the body
+    dep = records.owned(svc, call.owner, deployment_id)  # another tenant's deployment: 404 before the body
     body = parse_body(request, DeploymentCredentialChange)
     answer = key_rotation.change_deployment_key(svc, dep, body)
     return json_response(answer, 200, headers)
@@ -77,14 +77,14 @@ def rotate_webhook_secret(call: Call) -> Response:
 
 def list_deliveries(call: Call, deployment_id: str) -> Response:
     svc, headers = call.svc, call.headers()
-    deployments.owned(svc, call.owner, deployment_id)
+    records.owned(svc, call.owner, deployment_id)
     data = [WebhookDelivery.model_validate(d) for d in notify.list_for(svc, deployment_id)]
     return json_response(WebhookDeliveryList(data=data), 200, headers)
 
 
 def redeliver(call: Call, deployment_id: str, delivery_id: str) -> Response:
     svc, headers = call.svc, call.headers()
-    deployments.owned(svc, call.owner, deployment_id)
+    records.owned(svc, call.owner, deployment_id)
     result = notify.redeliver(svc, deployment_id, delivery_id)
     if result is None:
         raise NotFoundError(f"Delivery {delivery_id} not found", {"delivery_id": delivery_id})

@@ -7,7 +7,7 @@ from flask import Response
 from functions.http import json_response, parse_body, read_json
 from functions.routing import Call
 from shared.accounts import idempotency
-from shared.deploy import deployments
+from shared.deploy import create, delete, records, view
 from shared.schemas.deployments import CreateDeploymentRequest
 
 
@@ -16,7 +16,7 @@ def create_deployment(call: Call) -> Response:
     body = parse_body(request, CreateDeploymentRequest)
     key = request.headers.get("Idempotency-Key")
     if key is None:
-        created = deployments.create(svc, call.owner, body).model_dump(mode="json")
+        created = create.create(svc, call.owner, body).model_dump(mode="json")
     else:
         raw = read_json(request)
         created, replayed = idempotency.once(
@@ -24,7 +24,7 @@ def create_deployment(call: Call) -> Response:
             call.owner,
             key,
             idempotency.body_hash(raw),
-            lambda: deployments.create(svc, call.owner, body).model_dump(mode="json"),
+            lambda: create.create(svc, call.owner, body).model_dump(mode="json"),
         )
         headers["Idempotent-Replayed"] = "true" if replayed else "false"
     headers["Location"] = f"/v1/deployments/{created['deployment_id']}"
@@ -33,11 +33,11 @@ def create_deployment(call: Call) -> Response:
 
 def get_deployment(call: Call, deployment_id: str) -> Response:
     svc, headers = call.svc, call.headers()
-    dep = deployments.owned(svc, call.owner, deployment_id)
-    return json_response(deployments.view(svc, dep), 200, headers)
+    dep = records.owned(svc, call.owner, deployment_id)
+    return json_response(view.view(svc, dep), 200, headers)
 
 
 def delete_deployment(call: Call, deployment_id: str) -> Response:
     svc, headers = call.svc, call.headers()
-    deployments.delete(svc, call.owner, deployment_id)
+    delete.delete(svc, call.owner, deployment_id)
     return Response(status=204, headers=headers)

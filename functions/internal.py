@@ -6,7 +6,7 @@ from flask import Response
 
 from functions.http import json_response, parse_body
 from functions.routing import Call
-from shared.deploy import deployments, engine, notify
+from shared.deploy import engine, notify, worker_reports
 from shared.platform.errors import ValidationError
 from shared.schemas.worker import StepTask, WorkerLogReport, WorkerReport
 
@@ -14,20 +14,21 @@ from shared.schemas.worker import StepTask, WorkerLogReport, WorkerReport
 def deployment_ready(call: Call, deployment_id: str) -> Response:
     svc, request = call.svc, call.request
     report = parse_body(request, WorkerReport)
-    return json_response(deployments.worker_report(svc, deployment_id, report))
+    return json_response(worker_reports.worker_report(svc, deployment_id, report))
 
 
 def deployment_log(call: Call, deployment_id: str) -> Response:
     """A log line from the inference container (info, warning or error)."""
     svc, request = call.svc, call.request
     line = parse_body(request, WorkerLogReport)
-    deployments.worker_log(svc, deployment_id, line)
+    worker_reports.worker_log(svc, deployment_id, line)
     return json_response({"deployment_id": deployment_id, "accepted": True})
 
 
 def reconcile(call: Call) -> Response:
     """Cloud Scheduler's target in production; a self-rescheduling task on the embedded default."""
     svc = call.svc
+    # Imported here: the reconciler brings the Runpod client (httpx) that the worker reports do not need.
     from shared.deploy.reconciler import reconcile as run_reconciler
     from shared.deploy.reconciler import schedule_next
 

@@ -10,7 +10,7 @@ from flask import Request, Response, stream_with_context
 from functions import longcalls
 from functions.http import json_response, parse_body
 from functions.routing import Call
-from shared.deploy import deployments, lifecycle, logs
+from shared.deploy import health, listing, logs, records, scaling
 from shared.platform.errors import ValidationError
 from shared.schemas.deployments import (
     DeploymentHealth,
@@ -42,8 +42,8 @@ def _bool_arg(request: Request, name: str) -> bool:
 
 def list_deployments(call: Call) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
-    limit = _int_arg(request, "limit", 20, 1, lifecycle.MAX_PAGE) or 20
-    deps, cursor = lifecycle.list_deployments(
+    limit = _int_arg(request, "limit", 20, 1, listing.MAX_PAGE) or 20
+    deps, cursor = listing.list_deployments(
         svc,
         call.owner,
         request.args.get("status"),
@@ -57,15 +57,15 @@ def list_deployments(call: Call) -> Response:
 
 def deployment_health(call: Call, deployment_id: str) -> Response:
     svc, headers = call.svc, call.headers()
-    dep = deployments.owned(svc, call.owner, deployment_id)
-    return json_response(DeploymentHealth.model_validate(lifecycle.health(svc, dep)), 200, headers)
+    dep = records.owned(svc, call.owner, deployment_id)
+    return json_response(DeploymentHealth.model_validate(health.health(svc, dep)), 200, headers)
 
 
 def scale_deployment(call: Call, deployment_id: str) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
     body = parse_body(request, ScaleRequest)
-    dep = deployments.owned(svc, call.owner, deployment_id)
-    after = lifecycle.scale(svc, dep, body.min_replicas, body.max_replicas)
+    dep = records.owned(svc, call.owner, deployment_id)
+    after = scaling.scale(svc, dep, body.min_replicas, body.max_replicas)
     answer = ScaleResponse(
         message="Autoscaling configuration updated successfully",
         min_replicas=after.min_replicas,
@@ -76,8 +76,8 @@ def scale_deployment(call: Call, deployment_id: str) -> Response:
 
 def stop_deployment(call: Call, deployment_id: str) -> Response:
     svc, headers = call.svc, call.headers()
-    dep = deployments.owned(svc, call.owner, deployment_id)
-    result = lifecycle.stop(svc, dep)
+    dep = records.owned(svc, call.owner, deployment_id)
+    result = scaling.stop(svc, dep)
     return json_response(
         LifecycleResponse(message="Deployment stopped successfully", update_result=result), 200, headers
     )
@@ -85,8 +85,8 @@ def stop_deployment(call: Call, deployment_id: str) -> Response:
 
 def start_deployment(call: Call, deployment_id: str) -> Response:
     svc, headers = call.svc, call.headers()
-    dep = deployments.owned(svc, call.owner, deployment_id)
-    result = lifecycle.start(svc, dep)
+    dep = records.owned(svc, call.owner, deployment_id)
+    result = scaling.start(svc, dep)
     return json_response(
         LifecycleResponse(message="Deployment started successfully", update_result=result), 200, headers
     )
@@ -94,7 +94,7 @@ def start_deployment(call: Call, deployment_id: str) -> Response:
 
 def deployment_logs(call: Call, deployment_id: str) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
-    dep = deployments.owned(svc, call.owner, deployment_id)
+    dep = records.owned(svc, call.owner, deployment_id)
     tail = _int_arg(request, "tail", None, 1, 5000)
     since = request.args.get("since")
     lines = logs.read(svc, deployment_id, tail=tail if tail else (None if since else 100), since=since)
@@ -107,7 +107,7 @@ def deployment_logs(call: Call, deployment_id: str) -> Response:
 
 def stream_deployment_logs(call: Call, deployment_id: str) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
-    deployments.owned(svc, call.owner, deployment_id)
+    records.owned(svc, call.owner, deployment_id)
     last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
 
     def respond() -> Response:

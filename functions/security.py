@@ -8,7 +8,8 @@ from __future__ import annotations
 from flask import Request
 
 from shared.accounts import rate_limits, tenants
-from shared.platform.crypto import callback_secret, keyed_hash, same
+from shared.deploy.worker_secret import WORKER_SECRET_HEADER, verify_worker_secret
+from shared.platform.crypto import keyed_hash, same
 from shared.platform.errors import RateLimitError, UnauthorizedError
 from shared.services import Services
 
@@ -58,15 +59,9 @@ def require_admin(svc: Services, request: Request) -> None:
         raise UnauthorizedError("Missing or invalid admin token")
 
 
-WORKER_SECRET_HEADER = "X-Visgate-Internal-Secret"
-
-
 def verify_worker(svc: Services, request: Request, deployment_id: str) -> None:
     """The inference container proves it serves this deployment with the secret derived for it alone."""
-    secret = request.headers.get(WORKER_SECRET_HEADER)
-    expected = callback_secret(svc.settings.internal_secret.get_secret_value(), deployment_id)
-    if not secret or not same(secret, expected):
-        raise UnauthorizedError("Missing or invalid X-Visgate-Internal-Secret")
+    verify_worker_secret(svc.settings, deployment_id, request.headers.get(WORKER_SECRET_HEADER))
 
 
 def local_task_token(svc: Services) -> str:

@@ -11,7 +11,7 @@ import pytest
 from shared.catalog.gpu_pools import SelectionError
 from shared.clients.hub import HubError
 from shared.clients.runpod import RunpodError
-from shared.deploy.lifecycle import ScalingFailed
+from shared.deploy.desired_state import ScalingFailed
 from shared.platform.faults import Fault
 from shared.platform.retry import (
     FULL_JITTER,

@@ -71,7 +71,7 @@ def replace(svc: Services, tenant_id: str, cred_id: str, body: CredentialUpdate)
 def change_deployment_key(svc: Services, dep: Deployment, body: DeploymentCredentialChange) -> DeploymentCredential:
     """Give a deployment (inline or not) a new key: its own inline copy, or a stored credential by reference.
 
-    `dep` is the caller's deployment as found for its tenant (shared.deploy.deployments.owned)."""
+    `dep` is the caller's deployment as found for its tenant (shared.deploy.records.owned)."""
     deployment_id = dep.deployment_id
     if dep.status == Status.DELETED:
         raise ConflictError(f"Deployment {deployment_id} is deleted", {"deployment_id": deployment_id})

@@ -16,7 +16,9 @@ from collections.abc import Callable
 
 from shared.accounts import credentials, tenants
 from shared.accounts.credentials import CREDENTIALS
-from shared.deploy import deployments, engine, lifecycle, records
+from shared.deploy import records
+from shared.deploy.delete import request_deletion
+from shared.deploy.desired_state import ScalingFailed, converge, desire
 from shared.deploy.states import PROVISIONING, SERVING, Status
 from shared.platform.errors import ConflictError
 from shared.schemas.accounts import TenantUpdate
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 SUSPENDED = "tenant_suspended"
 MAX_LISTED = 100
+Change = Callable[[Deployment], bool]  # a desired-state change (shared/deploy/desired_state.py)
 
 
 def update_tenant(svc: Services, tenant_id: str, body: TenantUpdate) -> Tenant:
@@ -51,7 +54,7 @@ def pause_all(svc: Services, tenant_id: str) -> int:
     return _apply_all(svc, tenant_id, pause_change(svc), "Paused: the tenant was suspended")
 
 
-def pause_change(svc: Services) -> Callable[[Deployment], bool]:
+def pause_change(svc: Services) -> Change:
     """The desired-state change that pauses one deployment for its tenant's suspension (False: nothing to do)."""
 
     def change(d: Deployment) -> bool:
@@ -78,19 +81,13 @@ def follow_tenant(svc: Services, dep: Deployment) -> str | None:
                 credentials.keep_own_copy(svc, dep.deployment_id)
             except Exception:  # its credential is gone too: the cleanup says so visibly
                 log.warning("deployment %s of deleted tenant %s has no readable key", dep.deployment_id, dep.owner)
-        engine.request_delete(svc, dep.deployment_id)
-        deployments.release_name(svc, dep)
+        request_deletion(svc, dep)
         records.log(svc, dep.deployment_id, "WARNING", f"Reconciler: tenant {dep.owner} is deleted; deleting")
         return "deleted_with_tenant"
-    if status == "suspended":
-        after, changed = lifecycle.desire(svc, dep.deployment_id, pause_change(svc), undoable=False)
-        if changed and after is not None:
-            records.log(svc, dep.deployment_id, "INFO", "Paused: the tenant was suspended (reconciler)", at=after)
-            try:
-                lifecycle.converge(svc, dep.deployment_id, after.scaling.gen)
-            except lifecycle.ScalingFailed:
-                pass  # kept as desired: the drift check applies it
-            return "paused_with_tenant"
+    if status == "suspended" and _change_workers(
+        svc, dep.deployment_id, pause_change(svc), "Paused: the tenant was suspended (reconciler)"
+    ):
+        return "paused_with_tenant"
     return None
 
 
@@ -108,19 +105,21 @@ def resume_all(svc: Services, tenant_id: str) -> int:
     return _apply_all(svc, tenant_id, change, "Resumed: the tenant was reactivated")
 
 
-def _apply_all(svc: Services, tenant_id: str, change: Callable[[Deployment], bool], message: str) -> int:
-    changed_count = 0
-    for dep in _owned(svc, tenant_id):
-        after, changed = lifecycle.desire(svc, dep.deployment_id, change, undoable=False)
-        if not changed or after is None:
-            continue
-        changed_count += 1
-        records.log(svc, dep.deployment_id, "INFO", message, at=after)
-        try:
-            lifecycle.converge(svc, dep.deployment_id, after.scaling.gen)
-        except lifecycle.ScalingFailed as exc:  # kept as desired: the reconciler's drift check applies it
-            log.warning("tenant %s: workers of %s not applied yet: %s", tenant_id, dep.deployment_id, exc.message)
-    return changed_count
+def _apply_all(svc: Services, tenant_id: str, change: Change, message: str) -> int:
+    return sum(_change_workers(svc, dep.deployment_id, change, message) for dep in _owned(svc, tenant_id))
+
+
+def _change_workers(svc: Services, deployment_id: str, change: Change, message: str) -> bool:
+    """Desire `change` and apply it to Runpod; True when it changed the deployment."""
+    after, changed = desire(svc, deployment_id, change, undoable=False)
+    if not changed or after is None:
+        return False
+    records.log(svc, deployment_id, "INFO", message, at=after)
+    try:
+        converge(svc, deployment_id, after.scaling.gen)
+    except ScalingFailed as exc:  # kept as desired: the reconciler's drift check applies it
+        log.warning("workers of %s not applied yet: %s", deployment_id, exc.message)
+    return True
 
 
 def _holds_endpoint(dep: Deployment) -> bool:
@@ -147,8 +146,7 @@ def delete_tenant(svc: Services, tenant_id: str, force: bool = False) -> None:
     for dep in live:
         if dep.credential_id:
             credentials.keep_own_copy(svc, dep.deployment_id)  # cleanup needs the key after the credential is gone
-        engine.request_delete(svc, dep.deployment_id)  # the cleanup step removes and verifies the endpoint
-        deployments.release_name(svc, dep)
+        request_deletion(svc, dep)  # the cleanup step removes and verifies the endpoint
     for cred_id in creds:
         svc.store.delete(CREDENTIALS, cred_id)
     tenants.delete_tenant(svc, tenant_id)

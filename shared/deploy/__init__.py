@@ -1,1 +1,2 @@
-"""Deployments: records, states, the step engine and steps, lifecycle, logs, notifications, the reconciler."""
+"""Deployments: records, states, the step engine and steps, create/view/delete, desired workers
+(scaling), health, logs, worker reports, notifications, the reconciler."""

@@ -26,6 +26,7 @@ from shared.platform.errors import ValidationError
 from shared.schemas.stored import Deployment, LogLine
 from shared.services import Services
 from shared.store import Query, Where
+from shared.store.base import Doc
 
 LIVE_LAG = timedelta(seconds=1.0)
 PAGE = 500
@@ -65,7 +66,7 @@ def parse_event_id(value: str) -> tuple[tuple[str, str] | None, str | None]:
     return (ts, doc_id), digest or None
 
 
-def _line(doc_id: str, doc: dict) -> LogLine:
+def _line(doc_id: str, doc: Doc) -> LogLine:
     return LogLine(id=doc_id, **{k: v for k, v in doc.items() if k in LogLine.model_fields and k != "id"})
 
 

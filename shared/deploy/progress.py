@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.catalog import gpu_pools
 from shared.deploy.states import Status
@@ -63,7 +64,7 @@ def estimated_ready_at(dep: Deployment, now: datetime) -> datetime | None:
     return max(planned, now + timedelta(seconds=remaining))
 
 
-def cost(dep: Deployment, now: datetime) -> dict | None:
+def cost(dep: Deployment, now: datetime) -> dict[str, Any] | None:
     """Price per hour of one worker and what provisioning and warm workers have cost so far (estimate)."""
     if not dep.gpu_pools:
         return None

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shared.deploy.progress import phase_of
 from shared.platform.clock import iso, later
+from shared.platform.crypto import same
+from shared.platform.errors import DeploymentNotFoundError
 from shared.schemas.stored import Deployment, LogEntry, LogLevel
 from shared.services import Services
 from shared.store import Query
+from shared.store.base import Doc
 
 DEPLOYMENTS = "deployments"
 LOG_RETENTION_DAYS = 30
@@ -22,6 +26,14 @@ def load(svc: Services, deployment_id: str) -> Deployment | None:
     return Deployment.model_validate(doc) if doc else None
 
 
+def owned(svc: Services, owner: str, deployment_id: str) -> Deployment:
+    """The caller's deployment; another owner's is a 404 like a missing one (its existence is not told)."""
+    dep = load(svc, deployment_id) if len(deployment_id) <= 128 else None
+    if dep is None or not same(dep.owner, owner):
+        raise DeploymentNotFoundError(f"Deployment {deployment_id} not found", {"deployment_id": deployment_id})
+    return dep
+
+
 def insert(svc: Services, dep: Deployment) -> bool:
     return svc.store.create(DEPLOYMENTS, dep.deployment_id, dep.model_dump(mode="json"))
 
@@ -31,7 +43,7 @@ def mutate(
 ) -> tuple[Deployment | None, bool]:
     """Atomically apply `change` to a copy of the stored deployment; it returns None to decline."""
 
-    def on_doc(doc: dict | None) -> dict | None:
+    def on_doc(doc: Doc | None) -> Doc | None:
         if doc is None:
             return None
         new = change(Deployment.model_validate(doc))
@@ -46,10 +58,8 @@ def mutate(
 
 def log(svc: Services, deployment_id: str, level: LogLevel, message: str, at: Deployment | None = None) -> None:
     """Append a log line; with `at` (the deployment as it now stands) it records the phase and progress."""
-    from shared.deploy.progress import phase_of
-
     now = svc.now()
-    entry = {
+    entry: Doc = {
         "timestamp": iso(now),
         "level": level,
         "message": message,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.deploy.deployments import owned
+from shared.deploy.records import owned
 from shared.deploy.states import SERVING
 from shared.platform.errors import (
     BadRequestError,

@@ -31,7 +31,7 @@ class StepRecord(BaseModel):
 
 
 class ScalingState(BaseModel):
-    """How Runpod's workers follow the desired state (status paused, min/max): see shared/deploy/lifecycle.py."""
+    """How Runpod's workers follow the desired state (status paused, min/max): see shared/deploy/desired_state.py."""
 
     gen: int = 0  # bumped by every change of the desired workers
     applied_gen: int = 0  # Runpod was set from the desired state of this generation

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.deploy import lifecycle
+from shared.deploy import desired_state
 from shared.deploy.commit import Move
 from shared.deploy.states import Status
 from shared.deploy.step_context import StepContext
@@ -11,11 +11,11 @@ from shared.deploy.step_context import StepContext
 def finalize(ctx: StepContext) -> None:
     """Ready: from the one provisioning worker to the desired workers (zero at rest by default, 0/0 if paused).
 
-    Applied through lifecycle's one serialised path, which reads the desired state when it PATCHes.
+    Applied through desired_state's one serialised path, which reads the desired state when it PATCHes.
     """
     try:
-        after = lifecycle.settle_at_ready(ctx.svc, ctx.dep.deployment_id)
-    except lifecycle.ScalingFailed as exc:
+        after = desired_state.settle_at_ready(ctx.svc, ctx.dep.deployment_id)
+    except desired_state.ScalingFailed as exc:
         # Never fails a ready deployment: the step ends and the reconciler re-applies the workers.
         ctx.handle_fault(exc, give_up=lambda m: _scale_failed(ctx, m))
         return

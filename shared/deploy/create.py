@@ -1,0 +1,107 @@
+"""POST /v1/deployments: validate the request, store the deployment and queue its first step."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from shared.accounts import credentials
+from shared.catalog import model_registry
+from shared.catalog.gpu_pools import SelectionError, resolve_tier
+from shared.catalog.model_names import UnknownModel
+from shared.deploy import engine, records
+from shared.deploy.deployment_names import claim_name, release_name
+from shared.deploy.endpoint_names import format_name
+from shared.deploy.states import Status
+from shared.platform.clock import later
+from shared.platform.errors import ConflictError, ValidationError
+from shared.schemas.deployments import CreateDeploymentRequest, CreateDeploymentResponse
+from shared.schemas.stored import Deployment
+from shared.services import Services
+from shared.webhooks import ssrf_guard
+
+ESTIMATED_READY_SECONDS = 180
+
+
+def new_deployment_id(svc: Services) -> str:
+    return f"dep_{svc.now().year}_{secrets.token_hex(8)}"
+
+
+def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDeploymentResponse:
+    facts: dict[str, Any] = {}
+    if body.model_name is not None:
+        try:
+            entry = model_registry.resolve(svc, body.model_name, body.provider)
+        except UnknownModel as exc:
+            raise ValidationError(str(exc), {"field": "model_name", "known_model_names": exc.known[:50]}) from None
+        model_id = entry.hf_model_id
+        if entry.vram_required_gb:
+            facts["registry_vram_gb"] = entry.vram_required_gb
+    else:
+        model_id = body.hf_model_id or ""
+    try:
+        ssrf_guard.check_url(body.user_webhook_url, svc.settings.private_webhooks_allowed)
+    except ValueError as exc:
+        raise ValidationError(f"user_webhook_url {exc}", {"field": "user_webhook_url"}) from None
+    inline = body.user_runpod_key.get_secret_value() if body.user_runpod_key else None
+    key, credential_id = credentials.key_source(svc, owner, inline, body.credential_id)
+    try:
+        resolve_tier(body.gpu_tier)
+    except SelectionError as exc:
+        raise ValidationError(exc.message, {"field": "gpu_tier"}) from None
+
+    now = svc.now()
+    dep_id = new_deployment_id(svc)
+    if body.user_hf_token is not None:
+        facts["hf_token"] = svc.cipher.encrypt(body.user_hf_token.get_secret_value(), context=dep_id)
+    dep = Deployment(
+        deployment_id=dep_id,
+        owner=owner,
+        status=Status.VALIDATING,
+        model_id=model_id,
+        model_name=body.model_name,
+        provider=body.provider,
+        gpu_tier=body.gpu_tier,
+        webhook_url=body.user_webhook_url,
+        # A stored credential is used by reference (credentials.deployment_key); an inline key is copied.
+        runpod_key="" if credential_id else svc.cipher.encrypt(key, context=dep_id),
+        credential_id=credential_id,
+        created_at=now,
+        updated_at=now,
+        deadline_at=later(now, svc.settings.deploy_timeout_seconds),
+        step_deadline_at=later(now, svc.settings.step_timeout_seconds),
+        endpoint_name=format_name(svc.settings.endpoint_name_prefix, svc.settings.install_id or "", dep_id),
+        model_facts=facts,
+        step="validate",
+        seq=1,
+        deployment_name=body.deployment_name,
+        min_replicas=body.min_replicas,
+        max_replicas=body.max_replicas,
+        idle_timeout_seconds=body.idle_timeout_seconds,
+        gpu_count_requested=body.gpu_count,
+        extra_env=body.env,
+        data_center_ids=body.data_center_ids,
+    )
+    # The claim and the insert succeed or fail together (a crashed create's claim goes stale: claim_name).
+    if body.deployment_name is not None and not claim_name(svc, owner, body.deployment_name, dep_id):
+        raise ConflictError(
+            f"You already have a deployment named {body.deployment_name!r}",
+            {"field": "deployment_name", "deployment_name": body.deployment_name},
+        )
+    try:
+        # The first task is queued before the record exists; it answers "not yet" until it does.
+        engine.schedule(svc, dep_id, "validate", 1)
+        if not records.insert(svc, dep):
+            raise ConflictError("A deployment with this id already exists; retry")
+    except BaseException:
+        release_name(svc, dep)
+        raise
+    records.log(svc, dep_id, "INFO", f"Deployment accepted for {model_id} (gpu_tier={body.gpu_tier})")
+    return CreateDeploymentResponse(
+        deployment_id=dep_id,
+        status=dep.status,
+        model_id=model_id,
+        estimated_ready_seconds=ESTIMATED_READY_SECONDS,
+        webhook_url=dep.webhook_url,
+        created_at=now,
+    )

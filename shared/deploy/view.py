@@ -1,0 +1,57 @@
+"""GET /v1/deployments/{id}: the stored deployment with what is derived from it (phase, progress, ETA,
+deletion progress, cost) and its recent logs."""
+
+from __future__ import annotations
+
+from shared.deploy import progress, records
+from shared.deploy.states import Status
+from shared.schemas.deployments import CostInfo, DeletionInfo, DeploymentResponse
+from shared.schemas.stored import Deployment
+from shared.services import Services
+
+# What GET shows as stored; the rest of DeploymentResponse is derived in view().
+SHARED_VIEW_FIELDS = set(DeploymentResponse.model_fields) & set(Deployment.model_fields)
+
+
+def deletion_info(dep: Deployment) -> DeletionInfo | None:
+    if dep.deletion_requested_at is None:
+        return None
+    if dep.status == Status.DELETED:
+        state = "completed"
+    elif dep.status == Status.CLEANUP_FAILED:
+        state = "failed"
+    else:
+        state = "in_progress" if dep.lease_id else "pending"
+    cleanup = [s for s in dep.steps if s.name == "cleanup"]
+    return DeletionInfo(
+        state=state,
+        requested_at=dep.deletion_requested_at,
+        completed_at=dep.endpoint_deleted_at if state == "completed" else None,
+        # Attempts that have ended (the cleanup step's and the reconciler's alike); one still running
+        # counts once it ends, so the figure never races with a re-drive in progress.
+        attempts=sum(s.attempts - (s.state == "running") for s in cleanup),
+        error=next((s.error for s in reversed(cleanup) if s.error), None),
+    )
+
+
+def view(svc: Services, dep: Deployment) -> DeploymentResponse:
+    now = svc.now()
+    phase, percent = progress.phase_of(dep)
+    errors = list(dep.worker_errors)
+    if dep.error is not None:
+        errors.append(dep.error.message)
+    cost = progress.cost(dep, now)
+    shared = dep.model_dump(include=SHARED_VIEW_FIELDS)
+    return DeploymentResponse(
+        **shared,
+        logs=records.recent_logs(svc, dep.deployment_id),
+        phase=phase,
+        progress=percent,
+        errors=errors,
+        warnings=list(dep.worker_warnings),
+        estimated_ready_at=progress.estimated_ready_at(dep, now),
+        worker_image=dep.worker.get("image"),
+        worker_reason=dep.worker.get("reason"),
+        deletion=deletion_info(dep),
+        cost=CostInfo(**cost) if cost else None,
+    )
