@@ -13,6 +13,16 @@ import signal
 import sys
 from pathlib import Path
 
+import functions_framework
+import waitress
+
+from functions.logging_setup import configure_logging
+from functions.security import local_task_token
+from shared import services as services_mod
+from shared.deploy.reconciler import schedule_next
+from shared.platform.settings import ConfigError, _read_or_create, load_settings
+from shared.queue.local_dispatcher import DispatchPolicy, LocalDispatcher
+
 ROOT = Path(__file__).resolve().parent.parent
 MAX_RECEIVED_BODY_BYTES = 16 * 1024 * 1024  # above the largest route limit (10 MiB inference inputs)
 
@@ -20,8 +30,6 @@ MAX_RECEIVED_BODY_BYTES = 16 * 1024 * 1024  # above the largest route limit (10 
 def _ensure_api_keys(settings) -> list[str]:
     if settings.api_key_list:
         return settings.api_key_list
-    from shared.platform.settings import _read_or_create  # the same atomic helper as the other local secrets
-
     key = _read_or_create(settings.data_dir / "api_key", lambda: "do_local_" + secrets.token_urlsafe(24))
     os.environ["API_KEYS"] = key
     return [key]
@@ -38,9 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wrap", help="module:function wrapping the WSGI app (test builds only)")
     args = parser.parse_args(argv)
 
-    from functions.logging_setup import configure_logging
-    from shared.platform.settings import ConfigError, load_settings
-
     configure_logging()
     os.umask(0o077)  # DATA_DIR holds secrets: every file this process writes is private to its user
     try:
@@ -51,23 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deployment-orchestrator: {exc}", file=sys.stderr)
         return 2
 
-    from shared import services as services_mod
-
     if args.services:
         svc = _load(args.services)(settings)
     else:
         svc = services_mod.build(settings)
     services_mod.install(svc)
 
-    import functions_framework
-    import waitress
-
-    from functions.security import local_task_token
-
     dispatcher = None
     if settings.orchestrator_backend == "local":
-        from shared.queue.local_dispatcher import DispatchPolicy, LocalDispatcher
-
         token = local_task_token(svc)
         dispatcher = LocalDispatcher(
             svc.queue,  # type: ignore[arg-type]
@@ -111,8 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     print("API keys accepted: " + ", ".join(keys), flush=True)
     print(f"Docs: http://{settings.host}:{settings.port}/docs", flush=True)
     if dispatcher:
-        from shared.deploy.reconciler import schedule_next
-
         schedule_next(svc)
         dispatcher.start()
     try:

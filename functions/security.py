@@ -72,6 +72,7 @@ def verify_task_caller(svc: Services, request: Request) -> None:
     """Only the queue may run steps: Cloud Tasks' OIDC token on GCP, a shared token locally."""
     header = request.headers.get("Authorization", "")
     if svc.settings.orchestrator_backend == "gcp":
+        # google-auth is heavy: imported only on the gcp backend
         from shared.clients.google_auth import verify_tasks_token
 
         verify_tasks_token(svc.settings, header)

@@ -55,12 +55,14 @@ def build(settings: Settings) -> Services:
         raise ConfigError("invalid configuration: ENCRYPTION_KEYS is not set")
     # Each backend's modules are imported only when it is the one configured (Google's clients are heavy).
     if settings.orchestrator_backend == "gcp":
+        # Firestore and Cloud Tasks clients are heavy: imported only for the gcp backend
         from shared.queue.cloudtasks import CloudTasksQueue
         from shared.store.firestore import FirestoreStore
 
         store: DocumentStore = FirestoreStore(settings)
         queue: TaskQueue = CloudTasksQueue(settings)
     else:
+        # the embedded backend's modules: imported only when it is the one configured
         from shared.queue.local import LocalTaskQueue
         from shared.store.sqlite import SqliteStore
 

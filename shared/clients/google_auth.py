@@ -69,6 +69,7 @@ def emulator_task_token(settings: Settings) -> str:
 
 
 def fetch_google_certs() -> tuple[Certs, float]:
+    # httpx only to fetch Google's signing certificates: kept off every other path
     import httpx
 
     resp = httpx.get(GOOGLE_CERTS_URL, timeout=5.0)
@@ -110,6 +111,7 @@ def verify_tasks_token(settings: Settings, authorization_header: str | None, cer
     audiences = sorted({audience_for(url) for url in internal_function_urls(settings).values()})
     if not audiences:  # never let an empty audience list switch the audience check off
         raise UnauthorizedError("no internal function URL is configured")
+    # google-auth is heavy: imported only when a Cloud Tasks token is checked (gcp backend)
     from google.auth import exceptions, jwt
 
     try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from json import JSONDecodeError
 from typing import Any
 
+from shared.clients.header_tokens import header_safe
 from shared.platform.faults import Fault
 
 _factory_lock = threading.Lock()
@@ -46,6 +47,7 @@ def _use_timeout(timeout: float) -> None:
     with _factory_lock:
         if _factory_timeout == timeout:
             return
+        # huggingface_hub and its HTTP client are heavy: imported by the validate step only
         import httpx2
         from huggingface_hub import set_client_factory
         from huggingface_hub.utils._http import hf_request_event_hook
@@ -61,11 +63,10 @@ def _use_timeout(timeout: float) -> None:
 
 
 def fetch_model_facts(endpoint: str, model_id: str, token: str | None, timeout: float) -> ModelFacts:
-    from shared.clients.header_tokens import header_safe
-
     if token is not None and not header_safe(token):
         raise HubError("model_gated", "the Hugging Face token holds characters no HTTP header can carry")
     _use_timeout(timeout)
+    # huggingface_hub is heavy: imported by the validate step only
     import httpx2  # huggingface_hub's HTTP client: its network errors and timeouts
     from huggingface_hub import HfApi
     from huggingface_hub.errors import (

@@ -51,10 +51,12 @@ def shared_client(emulator: str | None) -> TasksClient:
 
 
 def _new_client(emulator: str | None) -> TasksClient:
+    # google-cloud clients are heavy: imported only on the gcp backend, when first used
     from google.cloud import tasks_v2
 
     if emulator is None:
         return tasks_v2.CloudTasksClient()
+    # google-cloud clients are heavy: imported only on the gcp backend, when first used
     import grpc  # type: ignore[import-untyped]  # no stubs installed
     from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
@@ -87,6 +89,7 @@ class CloudTasksQueue:
         return self._client
 
     def enqueue(self, task: Task) -> bool:
+        # google-cloud clients are heavy: imported only on the gcp backend, when first used
         from google.api_core.exceptions import AlreadyExists
 
         try:

@@ -108,6 +108,7 @@ def shared_client(project: str) -> Client:
         with _client_lock:
             client = _clients.get(key)
             if client is None:
+                # google-cloud clients are heavy: imported only on the gcp backend, when first used
                 from google.cloud import firestore
 
                 client = _clients[key] = firestore.Client(project=project)
@@ -153,6 +154,7 @@ class FirestoreStore:
         return from_firestore(snap.to_dict()) if snap.exists else None
 
     def create(self, collection: str, doc_id: str, doc: Doc) -> bool:
+        # google-cloud clients are heavy: imported only on the gcp backend, when first used
         from google.api_core.exceptions import AlreadyExists
 
         try:
@@ -176,6 +178,7 @@ class FirestoreStore:
         `mutate`, after a short jittered wait (STORE_*); after STORE_UPDATE_ATTEMPTS races in a row the
         answer is `Contention` (a 503).
         """
+        # google-cloud clients are heavy: imported only on the gcp backend, when first used
         from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
 
         ref = self._ref(collection, doc_id)
@@ -200,6 +203,7 @@ class FirestoreStore:
 
     def _replace(self, ref: DocumentReference, current: Doc, new: Doc, read_at: datetime) -> None:
         """Write `new` whole, on condition that the document was last written at `read_at`."""
+        # google-cloud clients are heavy: imported only on the gcp backend, when first used
         from google.cloud.firestore_v1 import DELETE_FIELD
         from google.cloud.firestore_v1.field_path import FieldPath
 
@@ -212,6 +216,7 @@ class FirestoreStore:
         self._ref(collection, doc_id).delete()
 
     def query(self, query: Query) -> list[tuple[str, Doc]]:
+        # google-cloud clients are heavy: imported only on the gcp backend, when first used
         from google.cloud.firestore import FieldFilter
 
         self._check_index(query)
@@ -241,6 +246,7 @@ class FirestoreStore:
 
     def increment(self, collection: str, doc_id: str, field: str, by: int, defaults: Doc) -> int:
         """One write, no transaction: a server-side Increment (or a create from `defaults`)."""
+        # google-cloud clients are heavy: imported only on the gcp backend, when first used
         from google.api_core.exceptions import AlreadyExists, NotFound
         from google.cloud.firestore import Increment
 

@@ -24,10 +24,12 @@ __all__ = ["RunpodClient", "RunpodConfig", "RunpodError", "RuntimeClient", "runp
 def __getattr__(name: str) -> Any:
     # Imported on first use: the clients bring httpx, which cold paths that never call Runpod skip.
     if name == "RunpodClient":
+        # the management client brings httpx: imported on first use
         from shared.clients.runpod.management import RunpodClient
 
         return RunpodClient
     if name == "RuntimeClient":
+        # the runtime client brings httpx: imported on first use
         from shared.clients.runpod.runtime import RuntimeClient
 
         return RuntimeClient
