@@ -7,11 +7,11 @@ from flask import Response
 from functions.http import json_response, parse_body
 from functions.routing import Call
 from shared.accounts import credentials, key_rotation
-from shared.deploy import notify, records
+from shared.deploy import records
 from shared.platform.errors import NotFoundError, ServiceUnavailableError
 from shared.schemas.credentials import CredentialCreate, CredentialList, CredentialUpdate, DeploymentCredentialChange
 from shared.schemas.webhooks import Redelivery, WebhookDelivery, WebhookDeliveryList, WebhookSecret
-from shared.webhooks import signing
+from shared.webhooks import notify, signing
 
 
 def create_credential(call: Call) -> Response:

@@ -6,9 +6,10 @@ from flask import Response
 
 from functions.http import json_response, parse_body
 from functions.routing import Call
-from shared.deploy import engine, notify, worker_reports
+from shared.deploy import engine, worker_reports
 from shared.platform.errors import ValidationError
 from shared.schemas.worker import StepTask, WorkerLogReport, WorkerReport
+from shared.webhooks import notify
 
 
 def deployment_ready(call: Call, deployment_id: str) -> Response:
@@ -29,8 +30,8 @@ def reconcile(call: Call) -> Response:
     """Cloud Scheduler's target in production; a self-rescheduling task on the embedded default."""
     svc = call.svc
     # Imported here: the reconciler brings the Runpod client (httpx) that the worker reports do not need.
-    from shared.deploy.reconciler import reconcile as run_reconciler
-    from shared.deploy.reconciler import schedule_next
+    from shared.reconcile.reconciler import reconcile as run_reconciler
+    from shared.reconcile.reconciler import schedule_next
 
     stats = run_reconciler(svc)
     if svc.settings.orchestrator_backend == "local":
@@ -41,7 +42,6 @@ def reconcile(call: Call) -> Response:
 def run_step(call: Call) -> Response:
     svc, request = call.svc, call.request
     task = parse_body(request, StepTask)
-    import shared.deploy.steps  # noqa: F401  (registers the steps; imported here to keep other cold starts light)
 
     if task.kind == "webhook" and task.delivery_id is not None and task.attempt is not None:
         outcome = notify.deliver(svc, task.delivery_id, task.attempt)

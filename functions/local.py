@@ -19,9 +19,9 @@ import waitress
 from functions.logging_setup import configure_logging
 from functions.security import local_task_token
 from shared import services as services_mod
-from shared.deploy.reconciler import schedule_next
 from shared.platform.settings import ConfigError, _read_or_create, load_settings
 from shared.queue.local_dispatcher import DispatchPolicy, LocalDispatcher
+from shared.reconcile.reconciler import schedule_next
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_RECEIVED_BODY_BYTES = 16 * 1024 * 1024  # above the largest route limit (10 MiB inference inputs)

@@ -26,10 +26,10 @@ import logging
 import secrets
 from collections import Counter
 
-from shared.deploy.reconcile_deployments import check_deployments
-from shared.deploy.reconcile_run import Budget, release_lock, take_lock
-from shared.deploy.reconcile_sweep import sweep_orphans
 from shared.queue import Task
+from shared.reconcile.deployments import check_deployments
+from shared.reconcile.run import Budget, release_lock, take_lock
+from shared.reconcile.sweep import sweep_orphans
 from shared.services import Services
 
 log = logging.getLogger(__name__)
