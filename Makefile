@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint typecheck format bench clean
+.PHONY: run test lint typecheck format bench clean diagram
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench: $(DEV_STAMP)
 
 clean:
 	rm -rf $(VENV) .data
+
+# docs/packages.svg and docs/packages.txt: the packages and their imports, read from the code.
+diagram: $(RUN_STAMP)
+	$(BIN)/python -m scripts.package_diagram
 
 # ---- Google Cloud: emulated production and infra checks (issue 3) ---------------------------------
 .PHONY: emulate side-venvs gateway-spec source-zip infra-check

@@ -17,6 +17,13 @@ LLM = "acme/tiny-llm"
 GATED = "acme/gated-model"
 HUGE = "acme/huge"
 TEST_INSTALL_ID = "testinst"  # INSTALL_ID of every test server unless a test gives its own
+# A create body that needs no fake: its steps never get far, which handler tests do not care about.
+OFFLINE_BODY = {
+    "hf_model_id": SDXL,
+    "user_runpod_key": "rpa_test",
+    "user_webhook_url": "https://example.com/hook",
+    "gpu_tier": "A40",
+}
 
 
 def endpoint_name(deployment_id: str, install_id: str = TEST_INSTALL_ID) -> str:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.test_api_contract import BODY
+from tests.e2e_support import OFFLINE_BODY as BODY
 
 ERROR_KEYS = {"error", "message", "details"}
 

@@ -7,7 +7,7 @@ from contextlib import ExitStack
 
 import httpx
 
-from tests.test_api_contract import BODY
+from tests.e2e_support import OFFLINE_BODY as BODY
 
 PER_TENANT = 4  # LONG_REQUESTS_PER_TENANT's default
 TOTAL = 16  # LONG_REQUESTS_MAX's default

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from tests.e2e_support import OFFLINE_BODY as BODY
 from tests.gcp.test_emulated_e2e import fakes, server  # noqa: F401  (fixtures)
-from tests.test_api_contract import BODY
 
 pytestmark = pytest.mark.emulator
 ERROR_KEYS = {"error", "message", "details"}
