@@ -6,12 +6,12 @@ from flask import Response
 
 from functions.http import json_response, parse_body
 from functions.routing import Call
-from shared.accounts import credentials, key_rotation
-from shared.deploy import records
+from shared.accounts import credentials
+from shared.deploy import key_change, notify, records
 from shared.platform.errors import NotFoundError, ServiceUnavailableError
 from shared.schemas.credentials import CredentialCreate, CredentialList, CredentialUpdate, DeploymentCredentialChange
 from shared.schemas.webhooks import Redelivery, WebhookDelivery, WebhookDeliveryList, WebhookSecret
-from shared.webhooks import notify, signing
+from shared.webhooks import signing
 
 
 def create_credential(call: Call) -> Response:
@@ -33,14 +33,14 @@ def get_credential(call: Call, credential_id: str) -> Response:
 def replace_credential(call: Call, credential_id: str) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
     body = parse_body(request, CredentialUpdate)
-    return json_response(key_rotation.replace(svc, call.tenant_id, credential_id, body), 200, headers)
+    return json_response(key_change.replace(svc, call.tenant_id, credential_id, body), 200, headers)
 
 
 def change_deployment_credential(call: Call, deployment_id: str) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
     dep = records.owned(svc, call.owner, deployment_id)  # another tenant's deployment: 404 before the body
     body = parse_body(request, DeploymentCredentialChange)
-    answer = key_rotation.change_deployment_key(svc, dep, body)
+    answer = key_change.change_deployment_key(svc, dep, body)
     return json_response(answer, 200, headers)
 
 

@@ -6,8 +6,9 @@ from flask import Response
 
 from functions.http import json_response, parse_body
 from functions.routing import Call
-from shared.accounts import tenant_lifecycle, tenants
+from shared.accounts import tenants
 from shared.catalog import model_registry
+from shared.deploy import tenant_cascade
 from shared.platform.errors import ValidationError
 from shared.schemas.accounts import ApiKeyCreate, ApiKeyList, TenantCreate, TenantList, TenantUpdate, TenantView
 from shared.schemas.registry import RegistryEntryList, RegistryModel
@@ -37,13 +38,13 @@ def get_tenant(call: Call, tenant_id: str) -> Response:
 def update_tenant(call: Call, tenant_id: str) -> Response:
     svc, request = call.svc, call.request
     body = parse_body(request, TenantUpdate)
-    return json_response(_view(tenant_lifecycle.update_tenant(svc, tenant_id, body)))
+    return json_response(_view(tenant_cascade.update_tenant(svc, tenant_id, body)))
 
 
 def delete_tenant(call: Call, tenant_id: str) -> Response:
     svc, request = call.svc, call.request
     force = request.args.get("force", "").lower() in ("1", "true", "yes")
-    tenant_lifecycle.delete_tenant(svc, tenant_id, force)
+    tenant_cascade.delete_tenant(svc, tenant_id, force)
     return Response(status=204)
 
 

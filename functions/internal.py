@@ -6,10 +6,9 @@ from flask import Response
 
 from functions.http import json_response, parse_body
 from functions.routing import Call
-from shared.deploy import engine, worker_reports
+from shared.deploy import engine, notify, worker_reports
 from shared.platform.errors import ValidationError
 from shared.schemas.worker import StepTask, WorkerLogReport, WorkerReport
-from shared.webhooks import notify
 
 
 def deployment_ready(call: Call, deployment_id: str) -> Response:

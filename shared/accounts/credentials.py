@@ -1,5 +1,5 @@
 """A tenant's stored Runpod keys (AES-GCM at rest, shown only masked after creation) and the key each
-deployment acts with. Replacing a key in use is shared.accounts.key_rotation."""
+deployment acts with. Replacing a key in use is shared.deploy.key_change."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING
 
 from shared.accounts.tenants import TENANTS
 from shared.clients.runpod import RunpodError
-from shared.deploy import records
-from shared.deploy.states import Status
 from shared.platform.clock import iso
 from shared.platform.crypto import CryptoError
 from shared.platform.errors import ConflictError, NotFoundError, ValidationError
 from shared.schemas.credentials import CredentialCreate, CredentialView
-from shared.schemas.stored import Deployment
+from shared.schemas.states import Status
+from shared.schemas.stored import DEPLOYMENTS, Deployment
 from shared.services import Services
 from shared.store import Query, Where
 from shared.store.base import Doc
@@ -87,7 +86,7 @@ def list_for(svc: Services, tenant_id: str) -> list[CredentialView]:
 
 def users(svc: Services, tenant_id: str, cred_id: str) -> list[str]:
     """Ids of the tenant's deployments not yet deleted that act with this credential."""
-    rows = svc.store.query(Query(records.DEPLOYMENTS, where=(Where("credential_id", "==", cred_id),)))
+    rows = svc.store.query(Query(DEPLOYMENTS, where=(Where("credential_id", "==", cred_id),)))
     return sorted(
         doc["deployment_id"]
         for _, doc in rows
@@ -169,22 +168,6 @@ def deployment_key(svc: Services, dep: Deployment) -> str:
             raise MissingCredential(f"credential {dep.credential_id} of {dep.deployment_id} no longer exists")
         return key_of(svc, doc)
     return svc.cipher.decrypt(dep.runpod_key, context=dep.deployment_id)
-
-
-def keep_own_copy(svc: Services, deployment_id: str) -> None:
-    """Copy a deployment's referenced key onto the deployment itself, so its credential can go.
-
-    A tenant's forced delete removes its credentials while the cleanup of its deployments still needs the key.
-    """
-
-    def change(d: Deployment) -> Deployment | None:
-        if not d.credential_id:
-            return None
-        d.runpod_key = svc.cipher.encrypt(deployment_key(svc, d), context=d.deployment_id)
-        d.credential_id = None
-        return d
-
-    records.mutate(svc, deployment_id, change)
 
 
 def deployment_runpod(svc: Services, dep: Deployment) -> RunpodClient:

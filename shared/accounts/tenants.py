@@ -7,6 +7,7 @@ import secrets
 
 from pydantic import BaseModel
 
+from shared.accounts.webhook_secrets import mint, seal
 from shared.platform.clock import iso
 from shared.platform.crypto import same
 from shared.platform.errors import NotFoundError, UnauthorizedError
@@ -15,7 +16,6 @@ from shared.schemas.stored_accounts import Tenant
 from shared.services import Services
 from shared.store import Query, Where
 from shared.store.base import Doc
-from shared.webhooks.tenant_secrets import mint, seal
 
 TENANTS = "tenants"
 API_KEYS = "api_keys"

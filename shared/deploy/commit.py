@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Literal
 
 from shared.deploy import records
-from shared.deploy.states import Status, can_move, is_ahead
 from shared.platform.clock import iso, later
 from shared.platform.errors import Contention
 from shared.queue import Task
+from shared.schemas.states import Status, can_move, is_ahead
 from shared.schemas.stored import Deployment, LogLevel
 from shared.services import Services
 

@@ -12,10 +12,10 @@ from shared.catalog.model_names import UnknownModel
 from shared.deploy import engine, records
 from shared.deploy.deployment_names import claim_name, release_name
 from shared.deploy.endpoint_names import format_name
-from shared.deploy.states import Status
 from shared.platform.clock import later
 from shared.platform.errors import ConflictError, ValidationError
 from shared.schemas.deployments import CreateDeploymentRequest, CreateDeploymentResponse
+from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
 from shared.services import Services
 from shared.webhooks import ssrf_guard

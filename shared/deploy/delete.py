@@ -14,6 +14,6 @@ def delete(svc: Services, owner: str, deployment_id: str) -> None:
 
 
 def request_deletion(svc: Services, dep: Deployment) -> None:
-    """Also how a deleted tenant's deployments go (shared/accounts/tenant_lifecycle.py)."""
+    """Also how a deleted tenant's deployments go (shared/deploy/tenant_cascade.py)."""
     engine.request_delete(svc, dep.deployment_id)
     release_name(svc, dep)

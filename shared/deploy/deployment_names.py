@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.deploy import records
-from shared.deploy.states import Status
 from shared.platform.clock import iso
 from shared.platform.clock import parse as parse_time
+from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
 from shared.services import Services
 from shared.store.base import Doc

@@ -18,10 +18,10 @@ from typing import Any
 from shared.accounts.credentials import deployment_runpod
 from shared.clients.runpod import RunpodError, runpod_code
 from shared.deploy import records
-from shared.deploy.states import GONE, PROVISIONING, SERVING, Status, can_move
 from shared.platform.clock import later
 from shared.platform.crypto import CryptoError
 from shared.platform.faults import Fault
+from shared.schemas.states import GONE, PROVISIONING, SERVING, Status, can_move
 from shared.schemas.stored import Deployment
 from shared.services import Services
 

@@ -18,13 +18,13 @@ from datetime import datetime
 from shared.deploy import records
 from shared.deploy.commit import Move, RefusedMove, move, schedule
 from shared.deploy.moves import fail, mark_ready, note_early_ready, request_delete
-from shared.deploy.states import PROVISIONING
 from shared.deploy.step_context import StepContext
 from shared.deploy.step_table import STEPS
 from shared.platform.clock import later
 from shared.platform.errors import Contention
 from shared.platform.faults import Fault
 from shared.queue.outcome import Outcome, done, not_yet
+from shared.schemas.states import PROVISIONING
 from shared.schemas.stored import Deployment, StepRecord
 from shared.services import Services
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from shared.accounts.credentials import deployment_runpod
 from shared.clients.runpod import RunpodError
-from shared.deploy.states import GONE, PROVISIONING, Status
 from shared.platform.errors import BadRequestError
+from shared.schemas.states import GONE, PROVISIONING, Status
 from shared.schemas.stored import Deployment
 from shared.services import Services
 

@@ -6,8 +6,8 @@ import base64
 import json
 
 from shared.deploy import records
-from shared.deploy.states import Status
 from shared.platform.errors import ValidationError
+from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
 from shared.services import Services
 from shared.store import Query, Where, valid_doc_id

@@ -20,9 +20,9 @@ from shared.accounts.credentials import deployment_runpod
 from shared.clients.runpod import RunpodError
 from shared.deploy import records
 from shared.deploy.progress import phase_of
-from shared.deploy.states import SETTLED, Status
 from shared.platform.clock import iso, parse
 from shared.platform.errors import ValidationError
+from shared.schemas.states import SETTLED, Status
 from shared.schemas.stored import Deployment, LogLine
 from shared.services import Services
 from shared.store import Query, Where

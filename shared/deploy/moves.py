@@ -7,12 +7,11 @@ the stored deployment.
 
 from __future__ import annotations
 
-from shared.deploy import records
+from shared.deploy import notify, records
 from shared.deploy.commit import Move, move
-from shared.deploy.states import GONE, WAITING_FOR_WORKER, Status
+from shared.schemas.states import GONE, WAITING_FOR_WORKER, Status
 from shared.schemas.stored import Deployment, ErrorInfo
 from shared.services import Services
-from shared.webhooks import notify
 
 
 def fail(

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.catalog import gpu_pools
-from shared.deploy.states import Status
+from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
 
 # (phase, progress at the start of the status, progress at its end)

@@ -8,12 +8,12 @@ from shared.deploy.progress import phase_of
 from shared.platform.clock import iso, later
 from shared.platform.crypto import same
 from shared.platform.errors import DeploymentNotFoundError
+from shared.schemas.stored import DEPLOYMENTS as DEPLOYMENTS  # re-exported: the collection these records live in
 from shared.schemas.stored import Deployment, LogEntry, LogLevel
 from shared.services import Services
 from shared.store import Query
 from shared.store.base import Doc
 
-DEPLOYMENTS = "deployments"
 LOG_RETENTION_DAYS = 30
 
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from shared.deploy import records
 from shared.deploy.desired_state import ScalingFailed, converge, desire
-from shared.deploy.states import GONE, SERVING, Status
 from shared.platform.errors import BadRequestError, ConflictError, ServiceUnavailableError
+from shared.schemas.states import GONE, SERVING, Status
 from shared.schemas.stored import Deployment
 from shared.services import Services
 

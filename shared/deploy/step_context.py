@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.deploy import moves, records
+from shared.deploy import moves, notify, records
 from shared.deploy.commit import Move, move
 from shared.platform.clock import later
 from shared.platform.faults import Fault
@@ -16,7 +16,6 @@ from shared.platform.retry import step_policy
 from shared.platform.settings import Settings
 from shared.schemas.stored import Deployment, ErrorInfo, LogLevel
 from shared.services import Services
-from shared.webhooks import notify
 
 GiveUp = Callable[[str], None]
 

@@ -4,8 +4,8 @@ deletion progress, cost) and its recent logs."""
 from __future__ import annotations
 
 from shared.deploy import progress, records
-from shared.deploy.states import Status
 from shared.schemas.deployments import CostInfo, DeletionInfo, DeploymentResponse
+from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
 from shared.services import Services
 

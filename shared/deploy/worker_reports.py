@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 
-from shared.deploy import engine, records
-from shared.deploy.states import WAITING_FOR_WORKER, Status, can_move
+from shared.deploy import engine, notify, records
 from shared.platform.errors import DeploymentNotFoundError
+from shared.schemas.states import WAITING_FOR_WORKER, Status, can_move
 from shared.schemas.stored import Deployment, ErrorInfo, LogLevel
 from shared.schemas.worker import MAX_METADATA_BYTES, WorkerLogReport, WorkerReport, WorkerReportResponse
 from shared.services import Services
-from shared.webhooks import notify
 
 
 def worker_report(svc: Services, deployment_id: str, report: WorkerReport) -> WorkerReportResponse:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from shared.catalog import model_registry
-from shared.deploy.states import SERVING
 from shared.proxy.routing import deployments_of
 from shared.schemas.inference import DeployableName, ModelCard, ModelList
+from shared.schemas.states import SERVING
 from shared.services import Services
 from shared.store import Where
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from shared.deploy.records import owned
-from shared.deploy.states import SERVING
 from shared.platform.errors import (
     BadRequestError,
     ConflictError,
@@ -17,6 +16,7 @@ from shared.platform.errors import (
     NotFoundError,
     ValidationError,
 )
+from shared.schemas.states import SERVING
 from shared.schemas.stored import Deployment
 from shared.services import Services
 from shared.store import Query, Where

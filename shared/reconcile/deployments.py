@@ -6,16 +6,15 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from shared.accounts.tenant_lifecycle import follow_tenant
-from shared.deploy import desired_state, engine, records
+from shared.deploy import desired_state, engine, notify, records
 from shared.deploy.engine import Move
-from shared.deploy.states import PROVISIONING, Status
+from shared.deploy.tenant_cascade import follow_tenant
 from shared.reconcile.run import Budget, rotated, save_cursor, saved_cursor
+from shared.schemas.states import PROVISIONING, Status
 from shared.schemas.stored import Deployment, ErrorInfo
 from shared.services import Services
 from shared.store import Query, Where
 from shared.store.base import Doc
-from shared.webhooks import notify
 
 ACTIVE = (
     *PROVISIONING,

@@ -18,9 +18,9 @@ from shared.accounts.credentials import deployment_key
 from shared.clients.runpod import RunpodError
 from shared.deploy import records
 from shared.deploy.endpoint_names import parse_name
-from shared.deploy.states import Status
 from shared.platform.clock import iso, later, parse
 from shared.reconcile.run import Budget, rotated, save_cursor, saved_cursor
+from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
 from shared.services import Services
 from shared.store import Query, Where

@@ -8,9 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from shared.clients.header_tokens import check_token
-from shared.deploy.states import Status
 from shared.platform.clock import Timestamp
 from shared.schemas.rules import DEPLOYMENT_NAME, MAX_REPLICAS, check_scaling, check_webhook_url, check_worker_env
+from shared.schemas.states import Status
 from shared.schemas.stored import HF_REPO_ID, ErrorInfo, LogEntry, LogLine, StepRecord
 
 

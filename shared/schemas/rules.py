@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from shared.webhooks.url_form import ascii_url
+from shared.platform.url_form import ascii_url
 
 RESERVED_ENV = re.compile(
     r"^(DEPLOYMENT_ID|HF_MODEL_ID|HF_TOKEN|ORCHESTRATOR_.*|MODEL_NAME|RUNPOD_.*|MODEL_LIBRARY|MODEL_TASK)$"

@@ -7,11 +7,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.deploy.states import Status
 from shared.platform.clock import Timestamp
+from shared.schemas.states import Status
 
 HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$")
 LogLevel = Literal["INFO", "WARNING", "ERROR"]
+
+
+DEPLOYMENTS = "deployments"  # the store collection of Deployment records (shared.deploy.records)
 
 
 class ErrorInfo(BaseModel):

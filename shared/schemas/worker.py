@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.deploy.states import Status
 from shared.platform.clock import Timestamp
 from shared.schemas.rules import MAX_COUNTER
+from shared.schemas.states import Status
 
 
 class WorkerReport(BaseModel):

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from shared.accounts.tenants import TENANTS
+from shared.accounts.webhook_secrets import mint, seal, unseal
 from shared.platform.clock import iso, parse
 from shared.platform.errors import NotFoundError
 from shared.services import Services
 from shared.store.base import Doc
-from shared.webhooks.tenant_secrets import mint, seal, unseal
 
 ROTATION_GRACE = timedelta(hours=24)
 

@@ -6,7 +6,7 @@ import pytest
 
 from shared.deploy import records
 from shared.deploy.engine import Move, RefusedMove, _claim, move
-from shared.deploy.states import Status
+from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
 from tests.inprocess.conftest import InProcess
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shared.deploy.engine import _claim, move, run_step
-from shared.deploy.states import Status
 from shared.queue import Task
+from shared.schemas.states import Status
 from tests.e2e_support import Fakes
 from tests.inprocess.conftest import InProcess, MakeInProcess
 from tests.inprocess.test_engine_move import to_select_gpu

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from shared.accounts.credentials import deployment_runpod
 from shared.clients.runpod import RunpodError
+from shared.deploy import notify
 from shared.deploy.commit import Move
-from shared.deploy.states import Status
 from shared.deploy.step_context import StepContext
 from shared.platform.crypto import CryptoError
+from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
-from shared.webhooks import notify
 
 
 def cleanup(ctx: StepContext) -> None:

@@ -9,9 +9,9 @@ from shared.accounts.credentials import deployment_runpod
 from shared.clients.runpod import RunpodError
 from shared.deploy import records
 from shared.deploy.commit import Move
-from shared.deploy.states import GONE, Status
 from shared.deploy.step_context import StepContext
 from shared.platform.crypto import callback_secret
+from shared.schemas.states import GONE, Status
 from shared.schemas.stored import Deployment
 
 if TYPE_CHECKING:  # the client module brings httpx: kept off the cold path of functions that only read

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from shared.deploy import desired_state
 from shared.deploy.commit import Move
-from shared.deploy.states import Status
 from shared.deploy.step_context import StepContext
+from shared.schemas.states import Status
 
 
 def finalize(ctx: StepContext) -> None:

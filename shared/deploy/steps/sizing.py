@@ -8,9 +8,9 @@ from shared.catalog.worker_image import plan_worker
 from shared.clients.hub import fetch_model_facts
 from shared.clients.runpod import RunpodError
 from shared.deploy.commit import Move
-from shared.deploy.states import Status
 from shared.deploy.step_context import StepContext
 from shared.platform.crypto import CryptoError
+from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
 
 ASSUMED_VRAM_GB = 16.0

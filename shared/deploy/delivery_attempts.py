@@ -12,14 +12,14 @@ import logging
 import secrets
 
 from shared.deploy import records
-from shared.deploy.states import Status, can_move
+from shared.deploy.delivery_records import DELIVERIES, queue_attempt, superseding, why_superseded
 from shared.platform.clock import iso, later, parse
 from shared.queue.outcome import Outcome, done, not_yet
+from shared.schemas.states import Status, can_move
 from shared.schemas.stored import Deployment
 from shared.services import Services
 from shared.store.base import Doc
 from shared.webhooks import signing, ssrf_guard
-from shared.webhooks.delivery_records import DELIVERIES, queue_attempt, superseding, why_superseded
 
 log = logging.getLogger(__name__)
 

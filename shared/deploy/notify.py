@@ -1,7 +1,7 @@
 """Announcing deployment events as webhooks, the reconciler's backstop, and the delivery log.
 
 `announce` records one delivery per (deployment, event) with its sequence number and queues its first
-attempt (`shared.webhooks.delivery_records`); the attempts themselves are `shared.webhooks.delivery_attempts`
+attempt (`shared.deploy.delivery_records`); the attempts themselves are `shared.deploy.delivery_attempts`
 (`deliver`, re-exported here for the step function's handler). The payload carries the event's
 sequence number and time, so a receiver can order what it gets.
 """
@@ -13,14 +13,8 @@ import secrets
 from typing import Any
 
 from shared.deploy import records
-from shared.deploy.states import Status
-from shared.platform.clock import iso, parse
-from shared.schemas.stored import Deployment
-from shared.services import Services
-from shared.store import Query, Where
-from shared.store.base import Doc
-from shared.webhooks.delivery_attempts import deliver
-from shared.webhooks.delivery_records import (
+from shared.deploy.delivery_attempts import deliver
+from shared.deploy.delivery_records import (
     DELETED,
     DELIVERIES,
     delivery_id_for,
@@ -29,6 +23,12 @@ from shared.webhooks.delivery_records import (
     superseding,
     why_superseded,
 )
+from shared.platform.clock import iso, parse
+from shared.schemas.states import Status
+from shared.schemas.stored import Deployment
+from shared.services import Services
+from shared.store import Query, Where
+from shared.store.base import Doc
 
 __all__ = ["announce", "deliver", "list_for", "payload_for", "redeliver", "rescue"]
 

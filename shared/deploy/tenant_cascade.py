@@ -19,9 +19,9 @@ from shared.accounts.credentials import CREDENTIALS
 from shared.deploy import records
 from shared.deploy.delete import request_deletion
 from shared.deploy.desired_state import ScalingFailed, converge, desire
-from shared.deploy.states import PROVISIONING, SERVING, Status
 from shared.platform.errors import ConflictError
 from shared.schemas.accounts import TenantUpdate
+from shared.schemas.states import PROVISIONING, SERVING, Status
 from shared.schemas.stored import Deployment
 from shared.schemas.stored_accounts import Tenant
 from shared.services import Services
@@ -78,7 +78,7 @@ def follow_tenant(svc: Services, dep: Deployment) -> str | None:
     if status == "deleted" and dep.status not in (Status.DELETING, Status.CLEANUP_FAILED, Status.DELETED):
         if dep.credential_id:
             try:
-                credentials.keep_own_copy(svc, dep.deployment_id)
+                keep_own_copy(svc, dep.deployment_id)
             except Exception:  # its credential is gone too: the cleanup says so visibly
                 log.warning("deployment %s of deleted tenant %s has no readable key", dep.deployment_id, dep.owner)
         request_deletion(svc, dep)
@@ -145,8 +145,24 @@ def delete_tenant(svc: Services, tenant_id: str, force: bool = False) -> None:
         )
     for dep in live:
         if dep.credential_id:
-            credentials.keep_own_copy(svc, dep.deployment_id)  # cleanup needs the key after the credential is gone
+            keep_own_copy(svc, dep.deployment_id)  # cleanup needs the key after the credential is gone
         request_deletion(svc, dep)  # the cleanup step removes and verifies the endpoint
     for cred_id in creds:
         svc.store.delete(CREDENTIALS, cred_id)
     tenants.delete_tenant(svc, tenant_id)
+
+
+def keep_own_copy(svc: Services, deployment_id: str) -> None:
+    """Copy a deployment's referenced key onto the deployment itself, so its credential can go.
+
+    A tenant's forced delete removes its credentials while the cleanup of its deployments still needs the key.
+    """
+
+    def change(d: Deployment) -> Deployment | None:
+        if not d.credential_id:
+            return None
+        d.runpod_key = svc.cipher.encrypt(credentials.deployment_key(svc, d), context=d.deployment_id)
+        d.credential_id = None
+        return d
+
+    records.mutate(svc, deployment_id, change)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from shared.accounts.credentials import CREDENTIALS, find, get, key_of, mask, users
 from shared.clients.runpod import RunpodError
 from shared.deploy import records
-from shared.deploy.states import Status
 from shared.platform.errors import ConflictError, NotFoundError, ServiceUnavailableError, ValidationError
 from shared.schemas.credentials import (
     CredentialUpdate,
@@ -15,6 +14,7 @@ from shared.schemas.credentials import (
     DeploymentCredential,
     DeploymentCredentialChange,
 )
+from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
 from shared.services import Services
 from shared.store.base import Doc
