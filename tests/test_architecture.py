@@ -165,6 +165,18 @@ def test_no_import_cycles() -> None:
     assert cycles(edges) == []
 
 
+def subsystem(module: str) -> str:
+    """shared.deploy.steps.cleanup -> shared.deploy; functions.routes -> functions; main -> main."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "shared" else parts[0]
+
+
+def test_subsystems_form_layers() -> None:
+    # No package imports another that imports it back: the README's layers and docs/packages.svg hold.
+    edges = {(subsystem(a), subsystem(b)) for a, b in import_edges() if subsystem(a) != subsystem(b)}
+    assert cycles(edges) == []
+
+
 def test_imports_inside_functions_say_why() -> None:
     unexplained = []
     for module, line, statement in function_level_imports():

@@ -33,7 +33,7 @@ print(json.dumps({"status": answer.status_code, "modules": sorted(sys.modules)})
 # Imported by every authenticated function / by a create: neither may bring in an HTTP client.
 SERVICES = "from shared.services import services; services()"
 URL_CHECK = (
-    "from shared.webhooks import ssrf_guard, url_form; "
+    "from shared.platform import url_form; from shared.webhooks import ssrf_guard; "
     "ssrf_guard.check_url(url_form.ascii_url('https://a.example/h'), False)"
 )
 MODULES_AFTER = """
