@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.webhooks import ssrf_guard
+from shared.webhooks import guarded_transport, ssrf_guard
+from shared.webhooks.addresses import BlockedAddress
 from tests.fakes.webhooks import WebhookReceiver
 
 
@@ -50,10 +51,10 @@ def test_dns_rebinding_is_caught_when_connecting() -> None:
     with WebhookReceiver() as receiver:
         resolve = resolver_for({"rebind.example": ["127.0.0.1"]})
         url = f"http://rebind.example:{receiver.port}/hook"
-        with pytest.raises(ssrf_guard.BlockedAddress, match="loopback"):
-            ssrf_guard.post(url, b"{}", {"Content-Type": "application/json"}, 2.0, False, resolve)
+        with pytest.raises(BlockedAddress, match="loopback"):
+            guarded_transport.post(url, b"{}", {"Content-Type": "application/json"}, 2.0, False, resolve)
         assert receiver.received == []
         # The same connection code reaches the address the resolver gave when private targets are allowed:
         # what is checked is exactly what is connected to.
-        assert ssrf_guard.post(url, b"{}", {"Content-Type": "application/json"}, 2.0, True, resolve) == 200
+        assert guarded_transport.post(url, b"{}", {"Content-Type": "application/json"}, 2.0, True, resolve) == 200
         assert len(receiver.received) == 1 and resolve.calls == ["rebind.example", "rebind.example"]

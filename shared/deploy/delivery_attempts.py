@@ -20,6 +20,7 @@ from shared.schemas.stored import Deployment
 from shared.services import Services
 from shared.store.base import Doc
 from shared.webhooks import signing, ssrf_guard
+from shared.webhooks.addresses import BlockedAddress
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,10 @@ def deliver(svc: Services, delivery_id: str, attempt: int) -> Outcome:
 
 def _post(svc: Services, doc: Doc) -> tuple[int | None, str | None]:
     """One signed attempt. Redirects are not followed; private targets are refused unless allowed."""
-    import httpcore  # the connection library: kept off the cold path of every function that only enqueues
+    # The connection library and the guarded connection: kept off the cold path of every function that only enqueues.
+    import httpcore
+
+    from shared.webhooks import guarded_transport  # brings httpcore too
 
     url = doc["url"]
     if not url.isascii():
@@ -110,10 +114,10 @@ def _post(svc: Services, doc: Doc) -> tuple[int | None, str | None]:
     allow = svc.settings.private_webhooks_allowed
     try:
         ssrf_guard.check_url(url, allow, resolver=None)
-        status = ssrf_guard.post(url, body.encode(), headers, svc.settings.webhook_timeout_seconds, allow)
+        status = guarded_transport.post(url, body.encode(), headers, svc.settings.webhook_timeout_seconds, allow)
     except ValueError as exc:
         return None, f"refused: the URL {exc}"
-    except ssrf_guard.BlockedAddress as exc:
+    except BlockedAddress as exc:
         return None, f"refused: {exc}"
     except httpcore.TimeoutException:
         return None, "timed out"

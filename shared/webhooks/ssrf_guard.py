@@ -2,7 +2,7 @@
 
 A webhook target must be http(s), carry no credentials, and every address its host resolves to must be
 public. The check runs at create time on the URL, and again at delivery inside the connection itself
-(`post`, through shared.webhooks.guarded_transport): it resolves the host, refuses if any address is
+(shared.webhooks.guarded_transport.post): it resolves the host, refuses if any address is
 private, and connects to the address it checked, so DNS rebinding between the check and the connect
 cannot slip through. Redirects are not followed at all.
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from shared.webhooks.addresses import BlockedAddress, Resolver, literal_ip, system_resolver, why_blocked
+from shared.webhooks.addresses import Resolver, literal_ip, system_resolver, why_blocked
 
-__all__ = ["BlockedAddress", "check_url", "post"]  # BlockedAddress: what `post` raises
+__all__ = ["check_url"]
 
 
 def check_url(url: str, allow_private: bool, resolver: Resolver | None = system_resolver) -> None:
@@ -45,18 +45,3 @@ def check_url(url: str, allow_private: bool, resolver: Resolver | None = system_
         reason = why_blocked(ipaddress.ip_address(address.split("%")[0]))
         if reason:
             raise ValueError(f"resolves to a {reason} address ({address}); webhooks must reach the public internet")
-
-
-def post(
-    url: str,
-    body: bytes,
-    headers: dict[str, str],
-    timeout: float,
-    allow_private: bool,
-    resolver: Resolver = system_resolver,
-) -> int:
-    """POST without following redirects, through the guarded backend. Returns the status code."""
-    # Imported here: httpcore (the connection) stays off the cold path of functions that only check URLs.
-    from shared.webhooks import guarded_transport
-
-    return guarded_transport.post(url, body, headers, timeout, allow_private, resolver)
