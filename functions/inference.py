@@ -54,6 +54,28 @@ def cancel_job(call: Call, deployment_id: str, job_id: str) -> Response:
     return json_response(jobs.cancel(svc, dep, job_id), 200, headers)
 
 
+def job_stream(call: Call, deployment_id: str, job_id: str) -> Response:
+    svc, headers = call.svc, call.headers()
+    dep = with_jobs(svc, call.owner, deployment_id)
+    return json_response(jobs.stream(svc, dep, job_id), 200, headers)
+
+
+def purge_queue(call: Call, deployment_id: str) -> Response:
+    svc, headers = call.svc, call.headers()
+    dep = with_jobs(svc, call.owner, deployment_id)
+    return json_response(jobs.purge_queue(svc, dep), 200, headers)
+
+
+# Runpod's own paths for the same calls (`status/{job}`, `cancel/{job}`), so its SDK works unchanged;
+# separate names because each route has its own OpenAPI operationId.
+def runpod_status(call: Call, deployment_id: str, job_id: str) -> Response:
+    return job_status(call, deployment_id, job_id)
+
+
+def runpod_cancel(call: Call, deployment_id: str, job_id: str) -> Response:
+    return cancel_job(call, deployment_id, job_id)
+
+
 # ---- OpenAI-compatible ----
 
 
@@ -63,6 +85,10 @@ def chat_completions(call: Call) -> Response:
 
 def completions(call: Call) -> Response:
     return _openai(call, "completions")
+
+
+def embeddings(call: Call) -> Response:
+    return _openai(call, "embeddings")
 
 
 def list_models(call: Call) -> Response:

@@ -18,7 +18,7 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOLS = ("checkov", "tasks-emulator")
+TOOLS = ("checkov", "tasks-emulator", "official-clients")
 
 
 def ensure(name: str) -> Path:

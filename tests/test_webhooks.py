@@ -273,3 +273,41 @@ def _stored_deliveries(server: Server, dep_id: str) -> list[dict]:
 @pytest.fixture
 def server_fast(start_server, fakes) -> Server:
     return start_server(env=fakes.env())
+
+
+# ---- issue 13: the webhook URL is optional -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("via", ["worker_callback", "health_poll"])
+def test_a_deployment_without_a_webhook_becomes_ready_and_records_no_delivery(server_fast, fakes, via) -> None:
+    server = server_fast
+    fakes.runpod.set_worker_state("initializing")
+    created = server.post("/v1/deployments", json=create_body(fakes, user_webhook_url=None))
+    assert created.status_code == 202, created.text
+    assert created.json()["webhook_url"] is None
+    dep_id = created.json()["deployment_id"]
+    server.wait_status(dep_id, "downloading_model")
+    if via == "worker_callback":
+        reported = worker_callback(server, fakes, dep_id, "ready")
+        assert reported.status_code == 200, reported.text
+        assert reported.json()["status"] == "ready" and reported.json()["webhook_delivered"] is False
+    else:
+        fakes.runpod.set_worker_state("auto")
+    view = server.wait_status(dep_id, "ready")
+    assert view["webhook_url"] is None and view["error"] is None
+    assert deliveries(server, dep_id) == {} and _stored_deliveries(server, dep_id) == []
+    messages = [e["message"] for e in server.get(f"/v1/deployments/{dep_id}/logs").json()["data"]]
+    assert "No webhook configured: deployment.ready is not sent" in messages
+
+    assert server.delete(f"/v1/deployments/{dep_id}").status_code == 204
+    server.wait_status(dep_id, "deleted")
+    assert _stored_deliveries(server, dep_id) == [] and webhook_tasks_waiting(server) == 0
+    assert fakes.webhooks.received == []
+    assert "incident" not in server.log() and "Traceback" not in server.log()
+
+
+def test_a_given_webhook_url_is_shown_on_the_deployment(server_fast, fakes) -> None:
+    dep_id = deploy(server_fast, fakes)
+    assert server_fast.get(f"/v1/deployments/{dep_id}").json()["webhook_url"] == fakes.hook_url
+    refused = server_fast.post("/v1/deployments", json=create_body(fakes, user_webhook_url="ftp://x.test/h"))
+    assert refused.status_code == 422  # still checked when given

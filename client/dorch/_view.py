@@ -58,6 +58,11 @@ class DeploymentView:
         return self._data.get("deployment_name")
 
     @property
+    def webhook_url(self) -> str | None:
+        """Where the deployment's events are sent; None when created without a webhook."""
+        return self._data.get("webhook_url")
+
+    @property
     def gpu(self) -> str | None:
         """The GPU pool allocated (e.g. AMPERE_48)."""
         return self._data.get("gpu_allocated")

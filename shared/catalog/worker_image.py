@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from shared.platform.settings import Settings
 
+EMBEDDING_TASKS = ("feature-extraction", "sentence-similarity")
+
 
 @dataclass(frozen=True)
 class WorkerPlan:
@@ -29,7 +31,9 @@ def plan_worker(
         "transformers",
         "vllm",
     )
-    if llm:
+    # vLLM serves embedding models (a pooling runner, chosen from the architecture) on /v1/embeddings.
+    embedder = pipeline_tag in EMBEDDING_TASKS and library_name in (None, "transformers", "sentence-transformers")
+    if llm or embedder:
         env = {
             "MODEL_NAME": model_id,
             "TENSOR_PARALLEL_SIZE": str(gpu_count),

@@ -40,7 +40,8 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
     else:
         model_id = body.hf_model_id or ""
     try:
-        ssrf_guard.check_url(body.user_webhook_url, svc.settings.private_webhooks_allowed)
+        if body.user_webhook_url is not None:
+            ssrf_guard.check_url(body.user_webhook_url, svc.settings.private_webhooks_allowed)
     except ValueError as exc:
         raise ValidationError(f"user_webhook_url {exc}", {"field": "user_webhook_url"}) from None
     inline = body.user_runpod_key.get_secret_value() if body.user_runpod_key else None

@@ -3,7 +3,8 @@
 `announce` records one delivery per (deployment, event) with its sequence number and queues its first
 attempt (`shared.deploy.delivery_records`); the attempts themselves are `shared.deploy.delivery_attempts`
 (`deliver`, re-exported here for the step function's handler). The payload carries the event's
-sequence number and time, so a receiver can order what it gets.
+sequence number and time, so a receiver can order what it gets. A deployment created without a
+webhook URL gets no deliveries at all (its log says so): the SSE stream and polling serve its owner.
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ def _record(svc: Services, dep: Deployment, event: str, first_delay: float, tag:
     fresh = records.load(svc, dep.deployment_id) or dep
     if event == DELETED and fresh.status != Status.DELETED:
         return None  # the runner that commits the deletion announces it
+    if not fresh.webhook_url:
+        records.log(svc, dep.deployment_id, "INFO", f"No webhook configured: {event} is not sent")
+        return None
     did = delivery_id_for(dep.deployment_id, event)
     if svc.store.get(DELIVERIES, did) is None:
         sequence = sequence_for(svc, dep.deployment_id, event)
@@ -153,7 +157,7 @@ def rescue(svc: Services, dep: Deployment) -> str | None:
     task is overdue. Both are idempotent (one delivery per event; an attempt runs once). Returns what it did."""
     event = EVENT_OF_STATUS.get(dep.status)
     now = svc.now()
-    if event is None or (now - dep.updated_at).total_seconds() < RESCUE_GRACE_SECONDS:
+    if event is None or not dep.webhook_url or (now - dep.updated_at).total_seconds() < RESCUE_GRACE_SECONDS:
         return None
     did = delivery_id_for(dep.deployment_id, event)
     doc = svc.store.get(DELIVERIES, did)

@@ -1,6 +1,8 @@
-"""Runpod jobs on one deployment (run, runsync, status, cancel), through its endpoint's runtime API.
+"""Runpod jobs on one deployment (run, runsync, status, stream, cancel, purge-queue), through its
+endpoint's runtime API.
 
-Bodies are checked only as far as Runpod's job envelope goes; `input` reaches the worker as is.
+Bodies are checked only as far as Runpod's job envelope goes; `input` reaches the worker as is. Answers
+keep the shapes the official `runpod` SDK reads (it indexes `stream` directly, so it is always a list).
 """
 
 from __future__ import annotations
@@ -70,7 +72,32 @@ def cancel(svc: Services, dep: Deployment, job_id: str) -> dict[str, Any]:
         return _job(runtime.cancel(job_id), dep)
 
 
+def stream(svc: Services, dep: Deployment, job_id: str) -> dict[str, Any]:
+    """The job's status and the output chunks produced since the last call (`stream`: always a list)."""
+    check_job_id(job_id)
+    with connect(svc, dep) as runtime, upstream_errors(dep, job_id):
+        data = runtime.stream(job_id)
+    if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+        raise BadGatewayError("Runpod answered a stream with something that is not a job", _where(dep))
+    chunks = data.get("stream")
+    return {**data, "id": data.get("id", job_id), "stream": chunks if isinstance(chunks, list) else [],
+            "deployment_id": dep.deployment_id}  # fmt: skip
+
+
+def purge_queue(svc: Services, dep: Deployment) -> dict[str, Any]:
+    """Cancel the endpoint's queued jobs (running ones go on): Runpod's `{"removed", "status"}`."""
+    with connect(svc, dep) as runtime, upstream_errors(dep):
+        data = runtime.purge_queue()
+    if not isinstance(data, dict):
+        raise BadGatewayError("Runpod answered a queue purge with something that is not an object", _where(dep))
+    return {**data, "deployment_id": dep.deployment_id}
+
+
+def _where(dep: Deployment) -> dict[str, Any]:
+    return {"deployment_id": dep.deployment_id}
+
+
 def _job(data: Any, dep: Deployment) -> dict[str, Any]:
     if not isinstance(data, dict) or "id" not in data:
-        raise BadGatewayError("Runpod answered with something that is not a job", {"deployment_id": dep.deployment_id})
+        raise BadGatewayError("Runpod answered with something that is not a job", _where(dep))
     return {**data, "deployment_id": dep.deployment_id}

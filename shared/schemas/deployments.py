@@ -26,7 +26,12 @@ class CreateDeploymentRequest(BaseModel):
         default=None, min_length=1, max_length=512, description="Your Runpod API key (or use a stored credential)"
     )
     credential_id: str | None = Field(default=None, max_length=64, description="A stored credential to use")
-    user_webhook_url: str = Field(max_length=2048, examples=["https://example.com/webhook"])
+    user_webhook_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        examples=["https://example.com/webhook"],
+        description="Called on ready, failed and deleted; optional (the SSE stream and polling tell the same)",
+    )
     gpu_tier: str = Field(default="auto", max_length=64, examples=["auto", "A40", "AMPERE_48"])
     user_hf_token: SecretStr | None = Field(
         default=None, max_length=512, description="A Hugging Face token for gated or private models"
@@ -78,8 +83,8 @@ class CreateDeploymentRequest(BaseModel):
 
     @field_validator("user_webhook_url")
     @classmethod
-    def _webhook(cls, value: str) -> str:
-        return check_webhook_url(value)
+    def _webhook(cls, value: str | None) -> str | None:
+        return None if value is None else check_webhook_url(value)
 
     @model_validator(mode="after")
     def _one_model_form(self) -> CreateDeploymentRequest:
@@ -96,7 +101,7 @@ class CreateDeploymentResponse(BaseModel):
     status: Status
     model_id: str
     estimated_ready_seconds: int
-    webhook_url: str
+    webhook_url: str | None
     created_at: Timestamp
 
 
@@ -133,6 +138,7 @@ class DeploymentResponse(BaseModel):
     created_at: Timestamp
     ready_at: Timestamp | None
     deployment_name: str | None = None
+    webhook_url: str | None = Field(default=None, description="null: no webhook configured")
     phase: str | None = None
     progress: int | None = None
     errors: list[str] = []

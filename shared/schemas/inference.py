@@ -1,4 +1,5 @@
-"""The request and response bodies of the inference proxy's routes (jobs, OpenAI-compatible, /v1/models).
+"""The request and response bodies of the inference proxy's routes (jobs, OpenAI-compatible, embeddings,
+/v1/models).
 
 The handlers pass job and OpenAI bodies through to Runpod as they are; these describe them in
 /openapi.json. `ModelList` is built here and sent.
@@ -36,6 +37,28 @@ class JobResponse(BaseModel):
     error: Any = None
 
 
+class StreamChunk(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    output: Any = None
+
+
+class JobStream(JobResponse):
+    """Runpod's stream view: the output chunks produced since the last call (empty when none)."""
+
+    stream: list[StreamChunk] = Field(default_factory=list)
+
+
+class PurgeQueueResponse(BaseModel):
+    """Runpod's answer to a queue purge: queued jobs removed (running ones go on)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    removed: int | None = None
+    status: str | None = Field(default=None, examples=["completed"])
+    deployment_id: str
+
+
 class OpenAIRequest(BaseModel):
     """An OpenAI chat/completions or completions body; `model` is a deployed HF model id or a deployment id."""
 
@@ -43,6 +66,35 @@ class OpenAIRequest(BaseModel):
 
     model: str = Field(examples=["meta-llama/Llama-3.1-8B-Instruct"])
     stream: bool = False
+
+
+class EmbeddingRequest(BaseModel):
+    """An OpenAI embeddings body; `model` is a deployed embedding model's HF id or a deployment id."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(examples=["BAAI/bge-small-en-v1.5"])
+    input: str | list[str] | list[int] | list[list[int]] = Field(examples=[["a lighthouse at dawn"]])
+    encoding_format: str | None = Field(default=None, examples=["float", "base64"])
+    dimensions: int | None = None
+    user: str | None = None
+
+
+class Embedding(BaseModel):
+    object: str = "embedding"
+    index: int
+    embedding: list[float] | str = Field(description="floats, or base64 little-endian float32 when asked")
+
+
+class EmbeddingList(BaseModel):
+    """OpenAI's embeddings answer, passed through from the deployment's server."""
+
+    model_config = ConfigDict(extra="allow")
+
+    object: str = "list"
+    data: list[Embedding]
+    model: str
+    usage: dict[str, int] | None = None
 
 
 class DeployableName(BaseModel):

@@ -57,7 +57,7 @@ class Deployment(BaseModel):
     model_name: str | None = None
     provider: str | None = None
     gpu_tier: str = "auto"
-    webhook_url: str
+    webhook_url: str | None = None  # None: no webhook configured (events are not delivered)
     runpod_key: str = ""  # encrypted (shared.platform.crypto); never returned; "" when credential_id is set
     credential_id: str | None = (
         None  # a stored credential used by reference (shared.accounts.credentials.deployment_key)

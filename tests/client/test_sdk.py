@@ -47,6 +47,13 @@ def test_deploy_then_wait_follows_every_phase_to_ready(client: Client, fakes: Fa
     assert hook.json["event"] == "deployment.ready"
 
 
+def test_a_deployment_without_a_webhook_is_followed_by_wait_alone(client: Client, fakes: Fakes) -> None:
+    dep = client.deploy(SDXL, runpod_key="rpa_test")  # no webhook_url: wait() follows the SSE stream
+    assert dep.wait(timeout=60).status == "ready"
+    assert dep.refresh().webhook_url is None and dep.webhook_deliveries() == []
+    assert not [r for r in fakes.webhooks.received if r.json and r.json.get("deployment_id") == dep.id]
+
+
 def test_wait_raises_deployment_failed_with_the_error(client: Client, fakes: Fakes) -> None:
     dep = client.deploy(SDXL, webhook_url=fakes.hook_url, runpod_key="rpa_revoked")
     with pytest.raises(DeploymentFailed) as failed:

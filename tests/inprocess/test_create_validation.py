@@ -12,7 +12,7 @@ from shared.platform.clock import iso
 from tests.e2e_support import OFFLINE_BODY, SDXL
 from tests.inprocess.conftest import InProcess, MakeInProcess
 
-NAMES = "deployment_names"  # the collection of name claims (shared/deploy/deployments.py)
+NAMES = "deployment_names"  # the collection of name claims (shared/deploy/deployment_names.py)
 
 
 @pytest.mark.parametrize(

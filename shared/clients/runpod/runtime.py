@@ -60,6 +60,12 @@ class RuntimeClient(Connection):
     def cancel(self, job_id: str) -> Any:
         return self._request("POST", self._url(f"cancel/{job_id}"))
 
+    def stream(self, job_id: str) -> Any:
+        return self._request("GET", self._url(f"stream/{job_id}"))
+
+    def purge_queue(self) -> Any:
+        return self._request("POST", self._url("purge-queue"))
+
     def health(self) -> Any:
         return self._request("GET", self._url("health"))
 

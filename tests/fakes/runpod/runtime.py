@@ -1,4 +1,4 @@
-"""The fake's serverless runtime API (`/v2/{endpoint}/run|runsync|status|cancel|health|purge-queue`).
+"""The fake's serverless runtime API (`/v2/{endpoint}/run|runsync|status|stream|cancel|health|purge-queue`).
 
 Not in the OpenAPI document, so checked by hand. Jobs finish on the next poll unless workers cannot
 run; `attach_worker` forwards an endpoint's run/runsync/status to a real worker's local API instead.
@@ -83,6 +83,11 @@ class RuntimeApi(RunpodState):
             if job["status"] == "IN_QUEUE" and can_run:
                 _finish(job)  # seen IN_QUEUE once, done on the next poll
             return Response(200, view)
+        if op == "stream":
+            assert job is not None
+            if job["status"] == "IN_QUEUE" and can_run:
+                _finish(job)
+            return Response(200, _stream_view(job))
         if op == "cancel":
             assert job is not None
             if job["status"] in ("IN_QUEUE", "IN_PROGRESS"):
@@ -150,6 +155,17 @@ class RuntimeApi(RunpodState):
 
 def _finish(job: dict[str, Any]) -> None:
     job["status"] = job.get("outcome", {}).get("status", "COMPLETED")
+
+
+def _stream_view(job: dict[str, Any]) -> dict[str, Any]:
+    """Runpod's stream answer: a finished job's output once, as two chunks, then an empty `stream`."""
+    view: dict[str, Any] = {"id": job["id"], "status": job["status"], "stream": []}
+    if job["status"] == "COMPLETED" and not job.get("streamed"):
+        job["streamed"] = True
+        view["stream"] = [{"output": {"part": 1, "echo": job["input"]}}, {"output": {"part": 2}}]
+    elif job["status"] in ("FAILED", "TIMED_OUT") and "outcome" in job:
+        view["error"] = job["outcome"]["error"]
+    return view
 
 
 def _job_view(job: dict[str, Any]) -> dict[str, Any]:

@@ -1,14 +1,16 @@
 """The fake's vLLM worker: the OpenAI-compatible routes behind `/v2/{endpoint}/openai/v1/...`.
 
-chat/completions, completions and models; `"stream": true` answers SSE, one chunk every
+chat/completions, completions, embeddings and models; `"stream": true` answers SSE, one chunk every
 `openai_chunk_delay` seconds; `openai_next` scripts vLLM's errors, which come back with HTTP 200.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
+import struct
 import time
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -16,7 +18,9 @@ from urllib.parse import unquote, urlsplit
 from tests.fakes.base import RecordedRequest, Response
 from tests.fakes.runpod.state import RunpodState, problem
 
-OPENAI_PATH = re.compile(r"^/v2/(?P<endpoint>[^/]+)/openai/v1/(?P<path>chat/completions|completions|models)$")
+OPENAI_PATH = re.compile(
+    r"^/v2/(?P<endpoint>[^/]+)/openai/v1/(?P<path>chat/completions|completions|embeddings|models)$"
+)
 OPENAI_KINDS = ("error_200", "stream_error", "break")
 
 
@@ -51,6 +55,8 @@ class VllmWorker(RunpodState):
         refusal = self._openai_refusal(body, served)
         if refusal is not None:
             return Response(200, refusal)  # vLLM's errors come back with HTTP 200 through Runpod
+        if match["path"] == "embeddings":
+            return Response(200, _embeddings(body))
         return Response(200, _completion(match["path"], body))
 
     def _openai_refusal(self, body: dict[str, Any], served: str) -> dict[str, Any] | None:
@@ -123,6 +129,26 @@ class VllmWorker(RunpodState):
 def _vllm_error(code: int, message: str) -> dict[str, Any]:
     kinds = {400: "BadRequestError", 404: "NotFoundError", 500: "InternalServerError"}
     return {"error": {"message": message, "type": kinds.get(code, "Error"), "param": None, "code": code}}
+
+
+def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    """One 4-dimension vector per input, derived from its text; base64 (float32 LE) when asked, as vLLM does."""
+    raw = body.get("input")
+    if isinstance(raw, str) or (isinstance(raw, list) and raw and isinstance(raw[0], int)):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        return _vllm_error(400, "input must be a string or a non-empty list")
+    data = []
+    for n, item in enumerate(raw):
+        text = item if isinstance(item, str) else " ".join(map(str, item))
+        vector = [float(len(text)), float(sum(map(ord, text)) % 97), 0.5, -1.0]
+        encoded: Any = vector
+        if body.get("encoding_format") == "base64":
+            encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        data.append({"object": "embedding", "index": n, "embedding": encoded})
+    tokens = sum(len(str(item).split()) for item in raw)
+    return {"object": "list", "id": "embd-fake", "created": int(time.time()), "model": body.get("model"),
+            "data": data, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}  # fmt: skip
 
 
 def _reply_text(kind: str, body: dict[str, Any]) -> str:
