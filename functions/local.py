@@ -15,6 +15,7 @@ from pathlib import Path
 
 import functions_framework
 import waitress
+from waitress.channel import HTTPChannel
 
 from functions.logging_setup import configure_logging
 from functions.security import local_task_token
@@ -114,10 +115,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # A task delivery in flight waits on a request this server is serving; dropping the open
+        # connections first ends it at once instead of after its dispatch deadline.
+        _drop_connections(server)
         if dispatcher:
             dispatcher.stop()
         server.close()
     return 0
+
+
+def _drop_connections(server) -> None:
+    for channel in list(server._map.values()):
+        if isinstance(channel, HTTPChannel):
+            channel.close()
 
 
 if __name__ == "__main__":
