@@ -257,3 +257,21 @@ def test_delete_removes_the_simulated_endpoint(server):
     dep = server.wait_status(dep_id, "deleted", timeout=30)
     assert dep["sandbox"] is True
     assert any("deleted" in m.lower() for m in messages(server, dep_id))
+
+
+def test_sse_status_events_are_marked_and_pause_resume_work(server):
+    dep_id = deploy(server, sandbox_body())
+    with (
+        httpx.Client(base_url=server.base_url, headers=server.auth, timeout=60) as client,
+        connect_sse(client, "GET", f"/v1/deployments/{dep_id}/logs/stream") as source,
+    ):
+        statuses = [json.loads(e.data) for e in source.iter_sse() if e.event == "status"]
+    assert statuses and all(s["sandbox"] is True for s in statuses), statuses
+    assert statuses[-1]["status"] == "ready"
+    assert server.post(f"/v1/deployments/{dep_id}/stop").status_code == 200
+    server.wait_status(dep_id, "paused", timeout=30)
+    wait_until(lambda: server.get(f"/v1/deployments/{dep_id}/health").json()["data"] == "SCALED_DOWN", timeout=20)
+    assert server.post(f"/v1/deployments/{dep_id}/start").status_code == 200
+    server.wait_status(dep_id, "ready", timeout=30)
+    job = server.post(f"/v1/deployments/{dep_id}/runsync", json={"input": {"prompt": "again"}}).json()
+    assert job["status"] == "COMPLETED", job
