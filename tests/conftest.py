@@ -128,8 +128,9 @@ class Server:
                 self.process.kill()
 
 
-def launch(data_dir: Path, env: dict[str, str], args: list[str] | None = None) -> Server:
-    port = free_port()
+def launch(data_dir: Path, env: dict[str, str], args: list[str] | None = None, port: int | None = None) -> Server:
+    """`port`: a given one (e.g. a restarted server's old address) instead of a free one."""
+    port = port or free_port()
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_", "HF_", "API_KEYS"))},
         "PORT": str(port),
