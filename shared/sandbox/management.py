@@ -52,8 +52,9 @@ def create(world: World, body: dict[str, Any]) -> Answer:
     }
     if world.tenant_id is None:
         return problem(401, "this sandbox client has no account")
+    doc["reports"] = doc["kind"] == "inference-container" and bool(env.get("ORCHESTRATOR_CALLBACK_URL"))
     world.store.create(state.ENDPOINTS, endpoint_id, doc)
-    if doc["kind"] == "inference-container" and env.get("ORCHESTRATOR_CALLBACK_URL"):
+    if doc["reports"]:
         worker_ticks.start(world, endpoint_id)
     return ok(public(doc), 201)
 

@@ -70,8 +70,18 @@ def age(world: World, ep: Doc, at: datetime | None = None) -> float:
     return ((at or world.now()) - parse(str(ep["createdAt"]))).total_seconds()
 
 
-def phase(world: World, ep: Doc) -> Phase:
+def worker_phase(world: World, ep: Doc) -> Phase:
+    """Where the simulated worker process is: what it reports through the callback."""
     return phase_at(line_of(world, ep), str(ep.get("scenario") or "ok"), age(world, ep))
+
+
+def phase(world: World, ep: Doc) -> Phase:
+    """What Runpod shows. A worker that reports through the callback takes jobs only after its ready
+    report went out (the real one reports, then starts serving), so health never runs ahead of it."""
+    current = worker_phase(world, ep)
+    if current.stage == "ready" and ep.get("reports") and not ep.get("reported_ready"):
+        return Phase("loading_model", 99)
+    return current
 
 
 def active(world: World, ep: Doc) -> bool:

@@ -44,7 +44,7 @@ def tick(world: World, endpoint_id: str, n: int) -> str:
     ep = world.store.get(state.ENDPOINTS, endpoint_id)
     if ep is None:
         return "endpoint gone: the worker stopped"
-    phase = state.phase(world, ep)
+    phase = state.worker_phase(world, ep)
     final = phase.stage in FINAL_STAGES
     if not final and n < MAX_TICKS:
         world.queue.enqueue(tick_task(endpoint_id, n + 1, interval(world, ep)))  # first: a crash here loses nothing
@@ -52,6 +52,8 @@ def tick(world: World, endpoint_id: str, n: int) -> str:
     if report is None:
         return f"{phase.stage}: nothing to report"
     _post(world, ep, report)
+    if phase.stage == "ready":
+        world.store.update(state.ENDPOINTS, endpoint_id, lambda d: {**d, "reported_ready": True} if d else None)
     return f"reported {report['status']}"
 
 

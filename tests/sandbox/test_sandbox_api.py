@@ -75,7 +75,7 @@ def test_image_model_deploys_with_worker_progress_and_costs_nothing(server, read
     # The simulated inference container reported through the real callback, stage by stage.
     assert any(m.startswith("Worker: downloading model") for m in logs), logs
     assert any(m.startswith("Worker: loading model") for m in logs), logs
-    assert "Model is loaded and the endpoint is ready (reported by the worker)" in logs, logs
+    assert "Model is loaded and the endpoint is ready (reported by the worker)" in logs, "\n".join(logs)
     listed = server.get("/v1/deployments").json()["data"]
     assert {d["deployment_id"]: d["sandbox"] for d in listed}[dep["deployment_id"]] is True
     health = server.get(f"/v1/deployments/{dep['deployment_id']}/health").json()
