@@ -36,6 +36,7 @@ __all__ = ["announce", "deliver", "list_for", "payload_for", "redeliver", "rescu
 log = logging.getLogger(__name__)
 
 # The status a payload reports is the event's own, not whatever the record said when it was built.
+UPDATE_EVENTS = frozenset({"deployment.updated", "deployment.update_failed"})
 EVENT_STATUS = {"deployment.ready": "ready", "deployment.failed": "failed", DELETED: "deleted"}
 
 
@@ -43,7 +44,7 @@ def payload_for(dep: Deployment, event: str, sequence: int | None = None, occurr
     duration = None
     if dep.ready_at is not None:
         duration = round((dep.ready_at - dep.created_at).total_seconds(), 3)
-    return {
+    body: Doc = {
         "event": event,
         "deployment_id": dep.deployment_id,
         "status": EVENT_STATUS.get(event, dep.status.value),
@@ -57,9 +58,16 @@ def payload_for(dep: Deployment, event: str, sequence: int | None = None, occurr
         "occurred_at": occurred_at,
         "sequence": sequence,
     }
+    if event in UPDATE_EVENTS:  # which generation serves now; why the update failed
+        body["generation"] = dep.generation
+        failed = event == "deployment.update_failed" and dep.last_update_error is not None
+        body["error"] = dep.last_update_error.model_dump() if failed and dep.last_update_error else None
+    return body
 
 
-def announce(svc: Services, dep: Deployment | None, event: str, inline: bool = False) -> bool | None:
+def announce(
+    svc: Services, dep: Deployment | None, event: str, inline: bool = False, occurrence: str = ""
+) -> bool | None:
     """Record a delivery and queue it. With `inline`, try once now and say whether it arrived.
 
     The payload is built from the record as stored now (not the caller's copy, which may predate the
@@ -70,7 +78,7 @@ def announce(svc: Services, dep: Deployment | None, event: str, inline: bool = F
     if dep is None:
         return None
     if not inline:
-        _record(svc, dep, event, 0.0)
+        _record(svc, dep, event, 0.0, occurrence=occurrence)
         return None
     delays = svc.settings.webhook_retry_delays
     try:
@@ -85,17 +93,22 @@ def announce(svc: Services, dep: Deployment | None, event: str, inline: bool = F
     return bool(doc and doc["status"] == "delivered")
 
 
-def _record(svc: Services, dep: Deployment, event: str, first_delay: float, tag: str = "") -> str | None:
-    """Create the delivery (once, with its sequence number), queue its first attempt; its id."""
+def _record(
+    svc: Services, dep: Deployment, event: str, first_delay: float, tag: str = "", occurrence: str = ""
+) -> str | None:
+    """Create the delivery (once, with its sequence number), queue its first attempt; its id.
+
+    An event that may happen more than once (an update) names its `occurrence` (one delivery each)."""
     fresh = records.load(svc, dep.deployment_id) or dep
     if event == DELETED and fresh.status != Status.DELETED:
         return None  # the runner that commits the deletion announces it
     if not fresh.webhook_url:
         records.log(svc, dep.deployment_id, "INFO", f"No webhook configured: {event} is not sent")
         return None
-    did = delivery_id_for(dep.deployment_id, event)
+    key = f"{event}#{occurrence}" if occurrence else event
+    did = delivery_id_for(dep.deployment_id, key)
     if svc.store.get(DELIVERIES, did) is None:
-        sequence = sequence_for(svc, dep.deployment_id, event)
+        sequence = sequence_for(svc, dep.deployment_id, key)
         svc.store.create(
             DELIVERIES,
             did,
