@@ -93,7 +93,7 @@ def derive(task: StoredTask, dep: Deployment | None) -> Derived | None:
 
 
 def _derive_update(task: StoredTask, dep: Deployment) -> Derived | None:
-    if dep.update is not None and dep.update.task_id == task.task_id:
+    if dep.update is not None and dep.update.task_id == task.task_id and dep.status not in GONE:
         return "in_progress", None  # also after the switch, until the previous endpoint is gone
     if any(g.task_id == task.task_id for g in dep.generations):
         return "completed", None
