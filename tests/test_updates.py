@@ -311,3 +311,21 @@ def test_seed_003_task_routes(server, fakes) -> None:
     assert fakes.runpod.live_endpoints() == []
     missing = server.get("/deploy/task_nope")
     assert missing.status_code == 404 and missing.json()["error"] == "NotFoundError"
+
+
+def test_the_event_stream_carries_the_update_until_it_ends(server, fakes) -> None:
+    dep_id = ready_deployment(server, fakes)["deployment_id"]
+    task_id = patch(server, dep_id, {"env": {"S": "1"}}).json()["task_id"]
+    events: list[tuple[str, str]] = []
+    with server.client.stream("GET", f"/v1/deployments/{dep_id}/logs/stream", headers=server.auth, timeout=60) as r:
+        name = ""
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((name, line[6:]))
+    updates = [data for name, data in events if name == "status" and task_id in data]
+    assert updates, events
+    assert all('"generation":2' in d for d in updates)
+    assert events[-1][0] == "done" and '"update":null' in events[-1][1]
+    assert any("switched to generation 2" in data for name, data in events if name == "log")

@@ -46,6 +46,7 @@ def cleanup(ctx: StepContext) -> None:
 
     def apply(d: Deployment) -> None:
         d.endpoint_deleted_at = ctx.svc.now()
+        d.update = None  # a green update's endpoints went with the rest
 
     moved = ctx.advance(
         Move(
