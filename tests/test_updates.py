@@ -329,3 +329,29 @@ def test_the_event_stream_carries_the_update_until_it_ends(server, fakes) -> Non
     assert all('"generation":2' in d for d in updates)
     assert events[-1][0] == "done" and '"update":null' in events[-1][1]
     assert any("switched to generation 2" in data for name, data in events if name == "log")
+
+
+def test_the_reconciler_removes_a_failed_updates_green_and_leaves_a_running_one(start_server, fakes) -> None:
+    from tests.test_reconciler import MANUAL, reconcile_now
+
+    server = start_server(env={**fakes.env(), **MANUAL, "CLEANUP_MAX_ATTEMPTS": "1"})
+    before = ready_deployment(server, fakes)
+    dep_id, serving = before["deployment_id"], before["runpod_endpoint_id"]
+    hold_greens(fakes, serving)
+    task_id = patch(server, dep_id, {"env": {"A": "1"}}).json()["task_id"]
+    green = green_endpoint(fakes, dep_id)
+    fakes.runpod.fail_next("DELETE", f"/v2/serverless/{green['id']}", "status", count=50, status=403)
+    assert report(server, green, {"status": "failed"}).status_code == 200
+    assert wait_task(server, task_id)["status"] == "failed"
+    assert green["id"] in fakes.runpod.endpoints, "the abort could not remove it: a leak for the reconciler"
+
+    second = patch(server, dep_id, {"env": {"A": "2"}}).json()["task_id"]
+    running = green_endpoint(fakes, dep_id, generation=3)
+    with fakes.runpod.lock:
+        fakes.runpod.scripted = type(fakes.runpod.scripted)()  # Runpod deletes it again
+    stats = reconcile_now(server)
+    assert stats.get("orphans_deleted") == 1, stats
+    assert green["id"] not in fakes.runpod.endpoints
+    assert running["id"] in fakes.runpod.endpoints and serving in fakes.runpod.endpoints
+    assert server.get(f"/v1/tasks/{second}").json()["status"] == "in_progress"
+    assert "neither serving nor being brought up" in " ".join(x["message"] for x in server.deployment(dep_id)["logs"])
