@@ -55,8 +55,10 @@ def test_updates_under_faults_keep_serving_and_leak_nothing(start_server) -> Non
         fakes.hub.faults = HubFaultPlan(error_rate=0.05, reset_rate=0.03, seed=3)
         fakes.runpod.runtime_faults = False  # jobs measure serving continuity; faults hit the management API
         with ThreadPoolExecutor(8) as pool:
-            ids = list(pool.map(lambda _: call("POST", "/v1/deployments", json=create_body(fakes)).json()["deployment_id"],
-                                range(DEPLOYMENTS)))  # fmt: skip
+            created = list(
+                pool.map(lambda _: call("POST", "/v1/deployments", json=create_body(fakes)), range(DEPLOYMENTS))
+            )
+        ids = [resp.json()["deployment_id"] for resp in created]
         wait_until(lambda: all(_idle(call("GET", f"/v1/deployments/{d}").json()) for d in ids), DEADLINE,
                    "deployments did not all become ready and settle")  # fmt: skip
 
