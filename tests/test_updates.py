@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 
 import httpx
 import pytest
@@ -355,3 +356,27 @@ def test_the_reconciler_removes_a_failed_updates_green_and_leaves_a_running_one(
     assert running["id"] in fakes.runpod.endpoints and serving in fakes.runpod.endpoints
     assert server.get(f"/v1/tasks/{second}").json()["status"] == "in_progress"
     assert "neither serving nor being brought up" in " ".join(x["message"] for x in server.deployment(dep_id)["logs"])
+
+
+def test_duplicate_and_late_green_step_tasks_change_nothing(start_server, fakes) -> None:
+    from shared.platform.crypto import keyed_hash
+    from tests.test_reconciler import MANUAL, SECRET
+
+    server = start_server(env={**fakes.env(), **MANUAL})
+    dep_id = ready_deployment(server, fakes)["deployment_id"]
+    task_id = patch(server, dep_id, {"env": {"D": "1"}}).json()["task_id"]
+    assert wait_task(server, task_id)["status"] == "completed"
+    after = server.deployment(dep_id)
+    token = {"Authorization": f"Bearer {keyed_hash(SECRET, 'local-queue', 'task-token')}"}
+    answers = Counter()
+    for step in ("update_validate", "update_create", "update_wait", "update_switch", "update_drain", "update_retire",
+                 "update_abort"):  # fmt: skip
+        for seq in range(1, 30):
+            task = {"kind": "step", "deployment_id": dep_id, "step": step, "seq": seq}
+            answers[server.client.post("/internal/steps", json=task, headers=token).status_code] += 1
+    assert set(answers) <= {200, 503}, answers  # stale: a 2xx no-op; ahead of its commit: "not yet"
+    again = server.deployment(dep_id)
+    assert again["runpod_endpoint_id"] == after["runpod_endpoint_id"] and again["generation"] == 2
+    assert again["update"] is None and again["status"] == "ready"
+    assert len(fakes.runpod.created) == 2 and len(fakes.runpod.live_endpoints()) == 1
+    assert server.get(f"/v1/tasks/{task_id}").json()["status"] == "completed"

@@ -163,20 +163,35 @@ EVENT_OF_STATUS = {Status.READY: "deployment.ready", Status.WEBHOOK_FAILED: "dep
 RESCUE_GRACE_SECONDS = 120.0
 
 
+def _latest_event(dep: Deployment) -> tuple[str | None, str]:
+    """The last event the record says happened: its status's, or (serving, no update running) the end
+    of its latest update, as (event, occurrence)."""
+    event = EVENT_OF_STATUS.get(dep.status)
+    ends = []
+    if dep.generation > 1 and dep.generations and dep.generations[-1].serving_at is not None:
+        ends.append((dep.generations[-1].serving_at, "deployment.updated", f"g{dep.generation}"))
+    if dep.failed_updates:
+        ends.append((dep.failed_updates[-1].at, "deployment.update_failed", f"g{dep.failed_updates[-1].generation}"))
+    if event == "deployment.ready" and dep.update is None and ends:
+        _, event, occurrence = max(ends)
+        return event, occurrence
+    return event, ""
+
+
 def rescue(svc: Services, dep: Deployment) -> str | None:
     """Announcements are made after the state change they report: a crash in between loses them, and so
     does one between recording a delivery and queueing its first attempt. For a deployment quiet for a
     while, announce its status's event if it never was, and queue again a pending delivery whose attempt
     task is overdue. Both are idempotent (one delivery per event; an attempt runs once). Returns what it did."""
-    event = EVENT_OF_STATUS.get(dep.status)
+    event, occurrence = _latest_event(dep)
     now = svc.now()
     if event is None or not dep.webhook_url or (now - dep.updated_at).total_seconds() < RESCUE_GRACE_SECONDS:
         return None
-    did = delivery_id_for(dep.deployment_id, event)
+    did = delivery_id_for(dep.deployment_id, f"{event}#{occurrence}" if occurrence else event)
     doc = svc.store.get(DELIVERIES, did)
     tag = f":rescue-{secrets.token_hex(4)}"  # the lost task's name may still be taken (the queue de-duplicates)
     if doc is None:
-        _record(svc, dep, event, 0.0, tag)
+        _record(svc, dep, event, 0.0, tag, occurrence)
         return "announced"
     if doc["status"] != "pending" or (doc.get("lease_until") and parse(doc["lease_until"]) > now):
         return None
