@@ -380,3 +380,22 @@ def test_duplicate_and_late_green_step_tasks_change_nothing(start_server, fakes)
     assert again["update"] is None and again["status"] == "ready"
     assert len(fakes.runpod.created) == 2 and len(fakes.runpod.live_endpoints()) == 1
     assert server.get(f"/v1/tasks/{task_id}").json()["status"] == "completed"
+
+
+def test_a_job_sent_before_the_switch_is_followed_on_the_draining_endpoint(server, fakes) -> None:
+    before = ready_deployment(server, fakes)
+    dep_id, serving = before["deployment_id"], before["runpod_endpoint_id"]
+    hold_greens(fakes, serving)
+    fakes.runpod.set_worker_state("initializing", serving)  # the job waits in the old endpoint's queue
+    task_id = patch(server, dep_id, {"env": {"J": "1"}}).json()["task_id"]
+    job = server.post(f"/v1/deployments/{dep_id}/run", json={"input": {"n": 1}}).json()
+    assert job["status"] == "IN_QUEUE"
+    green = green_endpoint(fakes, dep_id)
+    assert report(server, green, {"status": "ready"}).status_code == 200
+    wait_until(lambda: (server.deployment(dep_id)["update"] or {}).get("state") == "retiring")
+    assert server.deployment(dep_id)["runpod_endpoint_id"] == green["id"]
+    fakes.runpod.set_worker_state("idle", serving)
+    polled = server.get(f"/v1/deployments/{dep_id}/status/{job['id']}")
+    assert polled.status_code == 200 and polled.json()["id"] == job["id"], polled.text
+    assert wait_task(server, task_id)["status"] == "completed"
+    assert serving in fakes.runpod.deleted

@@ -101,6 +101,12 @@ def green_endpoint_ids(dep: Deployment) -> list[str]:
     return [str(i) for i in ids if i]
 
 
+def draining_endpoint(dep: Deployment) -> str | None:
+    """The previous endpoint while a switched update drains it (its jobs may still be asked about)."""
+    u = dep.update
+    return u.old_endpoint_id if u is not None and u.state == "retiring" else None
+
+
 def is_generation_of(dep: Deployment, name: str) -> bool:
     """True for the name of any generation's endpoint of this deployment."""
     if name == dep.endpoint_name:
