@@ -73,6 +73,10 @@ def test_revision_update_goes_green_and_keeps_serving(server, fakes) -> None:
     assert [e["id"] for e in live] == [after["runpod_endpoint_id"]]
     green = live[0]
     assert green["name"].endswith(f"{dep_id}-g2") and green["env"]["EXTRA"] == "1"
+    assert (
+        green["env"]["MODEL_REVISION"] == fakes.hub.models[SDXL].sha
+        and after["revision"] == green["env"]["MODEL_REVISION"]
+    )
     assert green["env"]["ORCHESTRATOR_CALLBACK_URL"].endswith(f"/internal/deployment-ready/{dep_id}?generation=2")
     hook = fakes.webhooks.wait_for(lambda r: r.json and r.json.get("event") == "deployment.updated")
     assert hook.json["generation"] == 2 and hook.json["deployment_id"] == dep_id

@@ -35,8 +35,8 @@ def endpoint_body(svc: Services, dep: Deployment) -> dict[str, Any]:
     }
     if dep.model_facts.get("hf_token"):
         env["HF_TOKEN"] = svc.cipher.decrypt(dep.model_facts["hf_token"], context=dep.deployment_id)
-    if dep.worker.get("kind") == "inference-container" and dep.model_facts.get("sha"):
-        env["MODEL_REVISION"] = dep.model_facts["sha"]  # the commit that was validated and sized
+    if (dep.worker.get("kind") == "inference-container" or dep.revision) and dep.model_facts.get("sha"):
+        env["MODEL_REVISION"] = dep.model_facts["sha"]  # the commit that was validated and sized (vLLM reads it too)
     weights = float(dep.model_facts.get("weights_gb") or 10)
     body: dict[str, Any] = {
         "name": dep.endpoint_name,
