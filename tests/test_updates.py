@@ -80,6 +80,15 @@ def test_revision_update_goes_green_and_keeps_serving(server, fakes) -> None:
     assert green["env"]["ORCHESTRATOR_CALLBACK_URL"].endswith(f"/internal/deployment-ready/{dep_id}?generation=2")
     hook = fakes.webhooks.wait_for(lambda r: r.json and r.json.get("event") == "deployment.updated")
     assert hook.json["generation"] == 2 and hook.json["deployment_id"] == dep_id
+    assert hook.headers.get("webhook-signature", "").startswith("v1,")
+    deliveries = server.get(f"/v1/deployments/{dep_id}/webhook-deliveries").json()["data"]
+    (updated,) = [d for d in deliveries if d["event"] == "deployment.updated"]
+    replay = server.post(f"/v1/deployments/{dep_id}/webhook-deliveries/{updated['delivery_id']}/redeliver")
+    assert replay.status_code == 202, replay.text
+    wait_until(lambda: len(fakes.webhooks.by_event("deployment.updated")) == 2)
+    assert {h.headers["webhook-id"] for h in fakes.webhooks.by_event("deployment.updated")} == {
+        hook.headers["webhook-id"]
+    }
     listed = server.get(f"/v1/deployments/{dep_id}/tasks").json()["data"]
     assert [t["kind"] for t in listed] == ["deploy", "update"]
     assert all(t["status"] == "completed" for t in listed)
