@@ -7,7 +7,7 @@ from flask import Response
 from functions.http import json_response, parse_body, read_json
 from functions.routing import Call
 from shared.accounts import idempotency
-from shared.deploy import create, delete, records, view
+from shared.deploy import create, delete, records, tasks, view
 from shared.schemas.deployments import CreateDeploymentRequest
 
 
@@ -28,6 +28,7 @@ def create_deployment(call: Call) -> Response:
         )
         headers["Idempotent-Replayed"] = "true" if replayed else "false"
     headers["Location"] = f"/v1/deployments/{created['deployment_id']}"
+    headers["X-Task-Id"] = tasks.deploy_task_id(created["deployment_id"])  # GET /v1/tasks/{task_id}
     return json_response(created, 202, headers)
 
 
@@ -39,5 +40,5 @@ def get_deployment(call: Call, deployment_id: str) -> Response:
 
 def delete_deployment(call: Call, deployment_id: str) -> Response:
     svc, headers = call.svc, call.headers()
-    delete.delete(svc, call.owner, deployment_id)
+    headers["X-Task-Id"] = delete.delete(svc, call.owner, deployment_id)
     return Response(status=204, headers=headers)

@@ -7,6 +7,7 @@ from flask import Response
 from functions.http import json_response, parse_body
 from functions.routing import Call
 from shared.deploy import engine, notify, worker_reports
+from shared.deploy.worker_secret import report_generation
 from shared.platform.errors import ValidationError
 from shared.sandbox import worker_ticks
 from shared.schemas.worker import StepTask, WorkerLogReport, WorkerReport
@@ -16,14 +17,15 @@ from shared.services import Services
 def deployment_ready(call: Call, deployment_id: str) -> Response:
     svc, request = call.svc, call.request
     report = parse_body(request, WorkerReport)
-    return json_response(worker_reports.worker_report(svc, deployment_id, report))
+    generation = report_generation(request.args.get("generation"))  # verified with the secret already
+    return json_response(worker_reports.worker_report(svc, deployment_id, report, generation))
 
 
 def deployment_log(call: Call, deployment_id: str) -> Response:
     """A log line from the inference container (info, warning or error)."""
     svc, request = call.svc, call.request
     line = parse_body(request, WorkerLogReport)
-    worker_reports.worker_log(svc, deployment_id, line)
+    worker_reports.worker_log(svc, deployment_id, line, report_generation(request.args.get("generation")))
     return json_response({"deployment_id": deployment_id, "accepted": True})
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Request
 
 from shared.accounts import rate_limits, tenants
-from shared.deploy.worker_secret import WORKER_SECRET_HEADER, verify_worker_secret
+from shared.deploy.worker_secret import WORKER_SECRET_HEADER, report_generation, verify_worker_secret
 from shared.platform.crypto import keyed_hash, same
 from shared.platform.errors import RateLimitError, UnauthorizedError
 from shared.services import Services
@@ -61,7 +61,8 @@ def require_admin(svc: Services, request: Request) -> None:
 
 def verify_worker(svc: Services, request: Request, deployment_id: str) -> None:
     """The inference container proves it serves this deployment with the secret derived for it alone."""
-    verify_worker_secret(svc.settings, deployment_id, request.headers.get(WORKER_SECRET_HEADER))
+    secret = request.headers.get(WORKER_SECRET_HEADER)
+    verify_worker_secret(svc.settings, deployment_id, secret, report_generation(request.args.get("generation")))
 
 
 def local_task_token(svc: Services) -> str:

@@ -90,7 +90,9 @@ def test_install_id_is_generated_once_into_data_dir_and_validated(tmp_path) -> N
 def test_endpoint_names_carry_install_and_deployment() -> None:
     name = format_name("do-", "prod01", UNKNOWN)
     assert name == f"do-prod01-{UNKNOWN}" and len(name) <= 64
-    assert parse_name("do-", name) == ("prod01", UNKNOWN)
+    assert parse_name("do-", name) == ("prod01", UNKNOWN, 1)
+    assert parse_name("do-", f"{name}-g3") == ("prod01", UNKNOWN, 3)  # a green update's endpoint
+    assert parse_name("do-", f"{name}-g1") is None and parse_name("do-", f"{name}-gx") is None
     for foreign in ("do-my-production-llm", f"do-{UNKNOWN}", f"xx-prod01-{UNKNOWN}", f"do-prod01-{UNKNOWN}x",
                     "do-prod01-dep_2026_XYZ", "someone-elses-app", ""):  # fmt: skip
         assert parse_name("do-", foreign) is None, foreign

@@ -63,7 +63,9 @@ def _use_timeout(timeout: float) -> None:
         _factory_timeout = timeout
 
 
-def fetch_model_facts(endpoint: str, model_id: str, token: str | None, timeout: float) -> ModelFacts:
+def fetch_model_facts(
+    endpoint: str, model_id: str, token: str | None, timeout: float, revision: str | None = None
+) -> ModelFacts:
     if token is not None and not header_safe(token):
         raise HubError("model_gated", "the Hugging Face token holds characters no HTTP header can carry")
     _use_timeout(timeout)
@@ -79,7 +81,7 @@ def fetch_model_facts(endpoint: str, model_id: str, token: str | None, timeout: 
 
     api = HfApi(endpoint=endpoint.rstrip("/"), token=token or False)
     try:
-        info = api.model_info(model_id, files_metadata=True, timeout=timeout)
+        info = api.model_info(model_id, revision=revision, files_metadata=True, timeout=timeout)
         gated = bool(getattr(info, "gated", False))
         if gated:
             if not token:

@@ -23,7 +23,7 @@ from shared.schemas.stored import Deployment, LogLevel
 from shared.services import Services
 
 # Waiting for the worker and removing the endpoint are bounded by other clocks than a step's deadline.
-UNBOUNDED_STEPS = frozenset({"wait_ready", "cleanup"})
+UNBOUNDED_STEPS = frozenset({"wait_ready", "cleanup", "update_wait", "update_drain", "update_retire", "update_abort"})
 MOVE_TRIES = 8
 
 Resolution = Literal["apply", "keep", "refused"]

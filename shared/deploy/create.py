@@ -9,7 +9,7 @@ from shared.accounts import credentials
 from shared.catalog import model_registry
 from shared.catalog.gpu_pools import SelectionError, resolve_tier
 from shared.catalog.model_names import UnknownModel
-from shared.deploy import engine, records
+from shared.deploy import engine, records, tasks
 from shared.deploy.deployment_names import claim_name, release_name
 from shared.deploy.endpoint_names import format_name
 from shared.platform.clock import later
@@ -100,6 +100,7 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
     try:
         # The first task is queued before the record exists; it answers "not yet" until it does.
         engine.schedule(svc, dep_id, "validate", 1)
+        tasks.open_task(svc, dep, "deploy", tasks.deploy_task_id(dep_id), {"gpu_tier": body.gpu_tier})
         if not records.insert(svc, dep):
             raise ConflictError("A deployment with this id already exists; retry")
     except BaseException:

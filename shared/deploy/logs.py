@@ -22,7 +22,7 @@ from shared.deploy import records
 from shared.deploy.progress import phase_of
 from shared.platform.clock import iso, parse
 from shared.platform.errors import ValidationError
-from shared.schemas.states import SETTLED, Status
+from shared.schemas.states import SERVING, SETTLED, Status
 from shared.schemas.stored import Deployment, LogLine
 from shared.services import Services
 from shared.store import Query, Where
@@ -142,6 +142,21 @@ def status_event(dep: Deployment) -> dict[str, Any]:
         "message": dep.worker_message,
         "error": dep.error.model_dump() if dep.error else None,
         "sandbox": dep.sandbox,
+        "update": _update_phase(dep),
+    }
+
+
+def _update_phase(dep: Deployment) -> dict[str, Any] | None:
+    """A green update's phase: the stream carries it while the deployment itself stays ready."""
+    u = dep.update
+    if u is None:
+        return None
+    return {
+        "task_id": u.task_id,
+        "state": u.state,
+        "phase": u.phase,
+        "progress": u.progress,
+        "generation": u.generation,
     }
 
 
@@ -156,7 +171,9 @@ def stream(
         dep = records.load(svc, deployment_id)
         if dep is None:
             return
-        settled = dep.status in SETTLED and not (follow and dep.status != Status.DELETED)
+        # A green update in progress keeps the stream open until it ends (its phases are status events).
+        updating = dep.update is not None and dep.status in SERVING
+        settled = dep.status in SETTLED and not updating and not (follow and dep.status != Status.DELETED)
         # The line that goes with a final move is written just after it commits: read once more first.
         final_pass, settled_seen = settled and settled_seen, settled
         until = None if settled else iso(svc.now() - LIVE_LAG)

@@ -7,7 +7,7 @@ the stored deployment.
 
 from __future__ import annotations
 
-from shared.deploy import notify, records
+from shared.deploy import notify, records, tasks
 from shared.deploy.commit import Move, move
 from shared.schemas.states import GONE, WAITING_FOR_WORKER, Status
 from shared.schemas.stored import Deployment, ErrorInfo
@@ -41,7 +41,8 @@ def fail(
         )
 
     after, moved = move(svc, deployment_id, decide, lease_id, seq)
-    if moved:
+    if moved and after is not None:
+        tasks.settle_all(svc, after)
         notify.announce(svc, after, "deployment.failed")
     return after, moved
 
@@ -93,7 +94,10 @@ def mark_ready(
             message=("INFO", f"Model is loaded and the endpoint is ready ({source})"),
         )
 
-    return move(svc, deployment_id, decide, lease_id, seq)
+    after, moved = move(svc, deployment_id, decide, lease_id, seq)
+    if moved and after is not None:
+        tasks.settle_all(svc, after)
+    return after, moved
 
 
 def note_early_ready(svc: Services, deployment_id: str) -> tuple[Deployment | None, bool]:

@@ -36,6 +36,7 @@ __all__ = ["announce", "deliver", "list_for", "payload_for", "redeliver", "rescu
 log = logging.getLogger(__name__)
 
 # The status a payload reports is the event's own, not whatever the record said when it was built.
+UPDATE_EVENTS = frozenset({"deployment.updated", "deployment.update_failed"})
 EVENT_STATUS = {"deployment.ready": "ready", "deployment.failed": "failed", DELETED: "deleted"}
 
 
@@ -43,7 +44,7 @@ def payload_for(dep: Deployment, event: str, sequence: int | None = None, occurr
     duration = None
     if dep.ready_at is not None:
         duration = round((dep.ready_at - dep.created_at).total_seconds(), 3)
-    return {
+    body: Doc = {
         "event": event,
         "deployment_id": dep.deployment_id,
         "status": EVENT_STATUS.get(event, dep.status.value),
@@ -58,9 +59,16 @@ def payload_for(dep: Deployment, event: str, sequence: int | None = None, occurr
         "sequence": sequence,
         "sandbox": dep.sandbox,
     }
+    if event in UPDATE_EVENTS:  # which generation serves now; why the update failed
+        body["generation"] = dep.generation
+        failed = event == "deployment.update_failed" and dep.last_update_error is not None
+        body["error"] = dep.last_update_error.model_dump() if failed and dep.last_update_error else None
+    return body
 
 
-def announce(svc: Services, dep: Deployment | None, event: str, inline: bool = False) -> bool | None:
+def announce(
+    svc: Services, dep: Deployment | None, event: str, inline: bool = False, occurrence: str = ""
+) -> bool | None:
     """Record a delivery and queue it. With `inline`, try once now and say whether it arrived.
 
     The payload is built from the record as stored now (not the caller's copy, which may predate the
@@ -71,7 +79,7 @@ def announce(svc: Services, dep: Deployment | None, event: str, inline: bool = F
     if dep is None:
         return None
     if not inline:
-        _record(svc, dep, event, 0.0)
+        _record(svc, dep, event, 0.0, occurrence=occurrence)
         return None
     delays = svc.settings.webhook_retry_delays
     try:
@@ -86,17 +94,22 @@ def announce(svc: Services, dep: Deployment | None, event: str, inline: bool = F
     return bool(doc and doc["status"] == "delivered")
 
 
-def _record(svc: Services, dep: Deployment, event: str, first_delay: float, tag: str = "") -> str | None:
-    """Create the delivery (once, with its sequence number), queue its first attempt; its id."""
+def _record(
+    svc: Services, dep: Deployment, event: str, first_delay: float, tag: str = "", occurrence: str = ""
+) -> str | None:
+    """Create the delivery (once, with its sequence number), queue its first attempt; its id.
+
+    An event that may happen more than once (an update) names its `occurrence` (one delivery each)."""
     fresh = records.load(svc, dep.deployment_id) or dep
     if event == DELETED and fresh.status != Status.DELETED:
         return None  # the runner that commits the deletion announces it
     if not fresh.webhook_url:
         records.log(svc, dep.deployment_id, "INFO", f"No webhook configured: {event} is not sent")
         return None
-    did = delivery_id_for(dep.deployment_id, event)
+    key = f"{event}#{occurrence}" if occurrence else event
+    did = delivery_id_for(dep.deployment_id, key)
     if svc.store.get(DELIVERIES, did) is None:
-        sequence = sequence_for(svc, dep.deployment_id, event)
+        sequence = sequence_for(svc, dep.deployment_id, key)
         svc.store.create(
             DELIVERIES,
             did,
@@ -151,20 +164,35 @@ EVENT_OF_STATUS = {Status.READY: "deployment.ready", Status.WEBHOOK_FAILED: "dep
 RESCUE_GRACE_SECONDS = 120.0
 
 
+def _latest_event(dep: Deployment) -> tuple[str | None, str]:
+    """The last event the record says happened: its status's, or (serving, no update running) the end
+    of its latest update, as (event, occurrence)."""
+    event = EVENT_OF_STATUS.get(dep.status)
+    ends = []
+    if dep.generation > 1 and dep.generations and dep.generations[-1].serving_at is not None:
+        ends.append((dep.generations[-1].serving_at, "deployment.updated", f"g{dep.generation}"))
+    if dep.failed_updates:
+        ends.append((dep.failed_updates[-1].at, "deployment.update_failed", f"g{dep.failed_updates[-1].generation}"))
+    if event == "deployment.ready" and dep.update is None and ends:
+        _, event, occurrence = max(ends)
+        return event, occurrence
+    return event, ""
+
+
 def rescue(svc: Services, dep: Deployment) -> str | None:
     """Announcements are made after the state change they report: a crash in between loses them, and so
     does one between recording a delivery and queueing its first attempt. For a deployment quiet for a
     while, announce its status's event if it never was, and queue again a pending delivery whose attempt
     task is overdue. Both are idempotent (one delivery per event; an attempt runs once). Returns what it did."""
-    event = EVENT_OF_STATUS.get(dep.status)
+    event, occurrence = _latest_event(dep)
     now = svc.now()
     if event is None or not dep.webhook_url or (now - dep.updated_at).total_seconds() < RESCUE_GRACE_SECONDS:
         return None
-    did = delivery_id_for(dep.deployment_id, event)
+    did = delivery_id_for(dep.deployment_id, f"{event}#{occurrence}" if occurrence else event)
     doc = svc.store.get(DELIVERIES, did)
     tag = f":rescue-{secrets.token_hex(4)}"  # the lost task's name may still be taken (the queue de-duplicates)
     if doc is None:
-        _record(svc, dep, event, 0.0, tag)
+        _record(svc, dep, event, 0.0, tag, occurrence)
         return "announced"
     if doc["status"] != "pending" or (doc.get("lease_until") and parse(doc["lease_until"]) > now):
         return None

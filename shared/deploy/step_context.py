@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.deploy import moves, notify, records
+from shared.deploy import moves, notify, records, update_moves
 from shared.deploy.commit import Move, move
+from shared.deploy.green import UPDATE_STEPS
 from shared.platform.clock import later
 from shared.platform.faults import Fault
 from shared.platform.retry import step_policy
@@ -123,13 +124,10 @@ class StepContext:
         )
 
     def fail(self, code: str, message: str, retryable: bool = False) -> None:
-        _, moved = moves.fail(
-            self.svc,
-            self.dep.deployment_id,
-            ErrorInfo(code=code, message=message, retryable=retryable, step=self.dep.step),
-            self.lease_id,
-            self.dep.seq,
-        )
+        """Fail what this step brings up: the deployment, or (a green update's step) only the update."""
+        error = ErrorInfo(code=code, message=message, retryable=retryable, step=self.dep.step)
+        failing = update_moves.fail_update if self.dep.step in UPDATE_STEPS else moves.fail
+        _, moved = failing(self.svc, self.dep.deployment_id, error, self.lease_id, self.dep.seq)
         self.finished = self.finished or moved
 
     def release(self) -> None:

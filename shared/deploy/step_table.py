@@ -1,6 +1,7 @@
 """The one table of deployment steps: the name a task carries -> the function that runs it.
 
-Listed in bring-up order; `cleanup` runs after a failure or a deletion. A step exists because it is
+Listed in bring-up order; `cleanup` runs after a failure or a deletion; the `update_*` steps bring up
+a green generation beside the serving one and switch to it (or remove it). A step exists because it is
 named here, not because some module was imported.
 """
 
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from shared.deploy.step_context import StepFn
-from shared.deploy.steps import cleanup, endpoint, finalize, sizing
+from shared.deploy.steps import cleanup, endpoint, finalize, green, sizing, switch
 
 STEPS: Mapping[str, StepFn] = MappingProxyType(
     {
@@ -20,5 +21,13 @@ STEPS: Mapping[str, StepFn] = MappingProxyType(
         "wait_ready": endpoint.wait_ready,
         "finalize": finalize.finalize,
         "cleanup": cleanup.cleanup,
+        "update_validate": green.update_validate,
+        "update_select_gpu": green.update_select_gpu,
+        "update_create": green.update_create,
+        "update_wait": green.update_wait,
+        "update_switch": switch.update_switch,
+        "update_drain": switch.update_drain,
+        "update_retire": switch.update_retire,
+        "update_abort": switch.update_abort,
     }
 )

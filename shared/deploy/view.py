@@ -3,7 +3,8 @@ deletion progress, cost) and its recent logs."""
 
 from __future__ import annotations
 
-from shared.deploy import progress, records
+from shared.deploy import progress, records, tasks
+from shared.deploy.green import generation_record
 from shared.schemas.deployments import CostInfo, DeletionInfo, DeploymentResponse
 from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
@@ -42,6 +43,8 @@ def view(svc: Services, dep: Deployment) -> DeploymentResponse:
         errors.append(dep.error.message)
     cost = progress.cost(dep, now)
     shared = dep.model_dump(include=SHARED_VIEW_FIELDS)
+    if not dep.generations and dep.ready_at is not None:  # the first generation, before any update
+        shared["generations"] = [generation_record(dep, tasks.deploy_task_id(dep.deployment_id)).model_dump()]
     return DeploymentResponse(
         **shared,
         logs=records.recent_logs(svc, dep.deployment_id),

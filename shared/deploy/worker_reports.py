@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from shared.deploy import engine, notify, records
+from shared.deploy.green_reports import green_report
 from shared.platform.errors import DeploymentNotFoundError
 from shared.schemas.states import WAITING_FOR_WORKER, Status, can_move
 from shared.schemas.stored import Deployment, ErrorInfo, LogLevel
@@ -13,11 +14,13 @@ from shared.schemas.worker import MAX_METADATA_BYTES, WorkerLogReport, WorkerRep
 from shared.services import Services
 
 
-def worker_report(svc: Services, deployment_id: str, report: WorkerReport) -> WorkerReportResponse:
-    """Apply a report from the inference container (its secret already verified)."""
+def worker_report(svc: Services, deployment_id: str, report: WorkerReport, generation: int = 1) -> WorkerReportResponse:
+    """Apply a report from the inference container (its secret, for its generation, already verified)."""
     dep = records.load(svc, deployment_id)
     if dep is None:
         raise DeploymentNotFoundError(f"Deployment {deployment_id} not found", {"deployment_id": deployment_id})
+    if generation != dep.generation:  # a green update's container (or a retired one's): never the serving state
+        return green_report(svc, dep, generation, report)
     note = f": {report.message}" if report.message else ""
     if report.status == "ready":
         return _worker_ready(svc, dep)
@@ -100,12 +103,13 @@ MAX_WORKER_EVENTS = 50
 MAX_WORKER_EVENT_BYTES = 64 * 1024  # per bucket (errors, warnings)
 
 
-def worker_log(svc: Services, deployment_id: str, line: WorkerLogReport) -> None:
-    """A log line from the container: kept in the logs; warnings and errors also shown on the deployment."""
+def worker_log(svc: Services, deployment_id: str, line: WorkerLogReport, generation: int = 1) -> None:
+    """A log line from the container: kept in the logs; the serving generation's warnings and errors are
+    also shown on the deployment."""
     level: LogLevel = LEVELS[line.level]
 
     def keep(d: Deployment) -> Deployment | None:
-        if line.level == "info":
+        if line.level == "info" or generation != d.generation:
             return None
         bucket = d.worker_errors if line.level == "error" else d.worker_warnings
         bucket.append(line.message)
@@ -118,4 +122,5 @@ def worker_log(svc: Services, deployment_id: str, line: WorkerLogReport) -> None
     dep, _ = records.mutate(svc, deployment_id, keep)
     if dep is None:
         raise DeploymentNotFoundError(f"Deployment {deployment_id} not found", {"deployment_id": deployment_id})
-    records.log(svc, deployment_id, level, f"Worker: {line.message}", at=dep)
+    source = "Worker" if generation == dep.generation else f"Worker (generation {generation})"
+    records.log(svc, deployment_id, level, f"{source}: {line.message}", at=dep)

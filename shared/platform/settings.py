@@ -78,6 +78,8 @@ class Settings(BaseModel):
     step_timeout_seconds: float = Field(default=600.0, gt=0)
     deploy_timeout_seconds: float = Field(default=3600.0, gt=0)
     ready_poll_interval_seconds: float = Field(default=15.0, gt=0)
+    # A green update: how long the previous endpoint may finish its jobs before it is deleted.
+    update_drain_seconds: float = Field(default=300.0, ge=0)
     # A step's transient faults: base doubling per attempt up to max, ± jitter, at most max_attempts.
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_max_seconds: float = Field(default=300.0, gt=0)

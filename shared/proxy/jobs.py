@@ -8,8 +8,10 @@ keep the shapes the official `runpod` SDK reads (it indexes `stream` directly, s
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from shared.deploy.green import draining_endpoint
 from shared.platform.errors import BadGatewayError, NotFoundError, ValidationError
 from shared.proxy.upstream import connect, upstream_errors
 from shared.schemas.stored import Deployment
@@ -18,6 +20,9 @@ from shared.services import Services
 MAX_BODY_BYTES = 10 * 1024 * 1024  # Runpod's limit for /run payloads
 RUNSYNC_DEFAULT_WAIT_MS = 60_000
 RUNSYNC_MAX_WAIT_MS = 120_000  # the inference function's timeout must exceed this (plus HTTP_TIMEOUT_SECONDS)
+if TYPE_CHECKING:  # the runtime client brings httpx: only its type is needed here
+    from shared.clients.runpod import RuntimeClient
+
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 RUN_FIELDS = ("input", "webhook", "policy", "s3Config")
 
@@ -62,26 +67,38 @@ def runsync(svc: Services, dep: Deployment, body: dict[str, Any], wait_ms: int) 
 
 def status(svc: Services, dep: Deployment, job_id: str) -> dict[str, Any]:
     check_job_id(job_id)
-    with connect(svc, dep) as runtime, upstream_errors(dep, job_id):
-        return _job(runtime.status(job_id), dep)
+    return _job(_on_job_endpoint(svc, dep, job_id, lambda runtime: runtime.status(job_id)), dep)
 
 
 def cancel(svc: Services, dep: Deployment, job_id: str) -> dict[str, Any]:
     check_job_id(job_id)
-    with connect(svc, dep) as runtime, upstream_errors(dep, job_id):
-        return _job(runtime.cancel(job_id), dep)
+    return _job(_on_job_endpoint(svc, dep, job_id, lambda runtime: runtime.cancel(job_id)), dep)
 
 
 def stream(svc: Services, dep: Deployment, job_id: str) -> dict[str, Any]:
     """The job's status and the output chunks produced since the last call (`stream`: always a list)."""
     check_job_id(job_id)
-    with connect(svc, dep) as runtime, upstream_errors(dep, job_id):
-        data = runtime.stream(job_id)
+    data = _on_job_endpoint(svc, dep, job_id, lambda runtime: runtime.stream(job_id))
     if not isinstance(data, dict) or not isinstance(data.get("status"), str):
         raise BadGatewayError("Runpod answered a stream with something that is not a job", _where(dep))
     chunks = data.get("stream")
     return {**data, "id": data.get("id", job_id), "stream": chunks if isinstance(chunks, list) else [],
             "deployment_id": dep.deployment_id}  # fmt: skip
+
+
+def _on_job_endpoint(svc: Services, dep: Deployment, job_id: str, call: Callable[[RuntimeClient], Any]) -> Any:
+    """A job call on the serving endpoint; a job it does not know, while a green update drains the
+    previous endpoint, is looked up there (a job submitted just before the switch finishes on it)."""
+    try:
+        with connect(svc, dep) as runtime, upstream_errors(dep, job_id):
+            return call(runtime)
+    except NotFoundError:
+        previous = draining_endpoint(dep)
+        if previous is None:
+            raise
+    old = dep.model_copy(update={"runpod_endpoint_id": previous})
+    with connect(svc, old) as runtime, upstream_errors(dep, job_id):
+        return call(runtime)
 
 
 def purge_queue(svc: Services, dep: Deployment) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from typing import Any
 from shared.accounts.credentials import deployment_key
 from shared.clients.runpod import RunpodError
 from shared.deploy import records
-from shared.deploy.endpoint_names import parse_name
+from shared.deploy.endpoint_names import EndpointName, parse_name
+from shared.deploy.green import green_endpoint_ids
 from shared.platform.clock import iso, later, parse
 from shared.reconcile.run import Budget, rotated, save_cursor, saved_cursor
 from shared.sandbox.keys import is_sandbox_key
@@ -74,7 +75,7 @@ def _sweep_account(svc: Services, key: str, stats: Counter[str]) -> None:
                 ours = parse_name(s.endpoint_name_prefix, str(endpoint.get("name") or ""))
                 if ours is None or ours.install_id != s.install_id:
                     continue  # not made by this install: never touched
-                reason = _orphan_reason(svc, ours.deployment_id, endpoint)
+                reason = _orphan_reason(svc, ours, endpoint)
                 if reason is None:
                     continue
                 if s.reconcile_dry_run:
@@ -89,20 +90,35 @@ def _sweep_account(svc: Services, key: str, stats: Counter[str]) -> None:
         log.warning("reconciler: cannot sweep a Runpod account: %s", exc.message)
 
 
-def _orphan_reason(svc: Services, deployment_id: str, endpoint: dict[str, Any]) -> str | None:
+def _orphan_reason(svc: Services, ours: EndpointName, endpoint: dict[str, Any]) -> str | None:
     """Why this install's endpoint must go, or None when it must stay."""
+    deployment_id = ours.deployment_id
     dep = records.load(svc, deployment_id)
     if dep is not None:
         if dep.status == Status.DELETED:
             return f"its deployment {deployment_id} is deleted"
         if dep.status == Status.FAILED and dep.endpoint_deleted_at is not None:
             return f"its deployment {deployment_id} failed and was cleaned up"
-        return None  # a live deployment: its own steps manage its endpoint
+        return _leftover_generation(dep, ours.generation, str(endpoint.get("id")))
     age = _age_seconds(svc, endpoint)
     grace = svc.settings.orphan_grace_seconds
     if age < grace:
         return None
     return f"its deployment {deployment_id} is unknown to this install (endpoint {age:.0f}s old, grace {grace:.0f}s)"
+
+
+def _leftover_generation(dep: Deployment, generation: int, endpoint_id: str) -> str | None:
+    """A live deployment's own steps manage the endpoint it serves and those of its running update (the
+    green, the one being retired); any other generation's endpoint is a leftover of an update that
+    failed or ended without removing it."""
+    if generation == dep.generation or endpoint_id == dep.runpod_endpoint_id:
+        return None
+    u = dep.update
+    if u is not None and (generation in (u.generation, u.from_generation) or endpoint_id in green_endpoint_ids(dep)):
+        return None
+    if u is None and generation > dep.generation_counter:
+        return None  # a generation this record has not handed out yet (read before an update began)
+    return f"generation {generation} of {dep.deployment_id} is neither serving nor being brought up"
 
 
 def _age_seconds(svc: Services, endpoint: dict[str, Any]) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -10,9 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from shared.clients.header_tokens import check_token
 from shared.platform.clock import Timestamp
 from shared.sandbox.keys import Scenario
-from shared.schemas.rules import DEPLOYMENT_NAME, MAX_REPLICAS, check_scaling, check_webhook_url, check_worker_env
+from shared.schemas.rules import (
+    DEPLOYMENT_NAME,
+    MAX_REPLICAS,
+    check_data_center_ids,
+    check_repo_id,
+    check_scaling,
+    check_webhook_url,
+    check_worker_env,
+)
 from shared.schemas.states import Status
-from shared.schemas.stored import HF_REPO_ID, ErrorInfo, LogEntry, LogLine, StepRecord
+from shared.schemas.stored import HF_REPO_ID, ErrorInfo, GenerationRecord, LogEntry, LogLine, StepRecord
+from shared.schemas.updates import UpdateProgress
 
 SANDBOX_FIELD = (
     "Run in the sandbox: the real product against a simulated Runpod, free, no Runpod key needed. "
@@ -84,16 +92,12 @@ class CreateDeploymentRequest(BaseModel):
     @field_validator("data_center_ids")
     @classmethod
     def _dcs(cls, value: list[str]) -> list[str]:
-        if any(not re.fullmatch(r"[A-Z0-9-]{2,32}", dc) for dc in value):
-            raise ValueError("data center ids look like 'US-TX-3'")
-        return value
+        return check_data_center_ids(value)
 
     @field_validator("hf_model_id")
     @classmethod
     def _repo_id(cls, value: str | None) -> str | None:
-        if value is not None and (not HF_REPO_ID.match(value) or ".." in value or "--" in value):
-            raise ValueError("must be a Hugging Face repo id such as 'org/model'")
-        return value
+        return None if value is None else check_repo_id(value, HF_REPO_ID)
 
     @field_validator("user_webhook_url")
     @classmethod
@@ -184,6 +188,11 @@ class DeploymentResponse(BaseModel):
     updated_at: Timestamp | None = None
     sandbox: bool = Field(default=False, description="Runs against the simulated Runpod (free, test mode)")
     sandbox_scenario: str | None = None
+    revision: str | None = None
+    generation: int = Field(default=1, description="The generation serving now (each green update makes one)")
+    update: UpdateProgress | None = Field(default=None, description="The green update in progress, if any")
+    generations: list[GenerationRecord] = []
+    last_update_error: ErrorInfo | None = Field(default=None, description="Why the latest update failed")
 
 
 class DeploymentSummary(BaseModel):

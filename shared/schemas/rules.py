@@ -48,3 +48,19 @@ def check_webhook_url(url: str) -> str:
     if len(url) > 2048:
         raise ValueError("must be at most 2048 characters")
     return url
+
+
+DATA_CENTER_ID = re.compile(r"[A-Z0-9-]{2,32}")
+
+
+def check_data_center_ids(value: list[str]) -> list[str]:
+    if any(not DATA_CENTER_ID.fullmatch(dc) for dc in value):
+        raise ValueError("data center ids look like 'US-TX-3'")
+    return value
+
+
+def check_repo_id(value: str, pattern: re.Pattern[str]) -> str:
+    """A Hugging Face repo id such as 'org/model' (`pattern`: the stored records' HF_REPO_ID)."""
+    if not pattern.match(value) or ".." in value or "--" in value:
+        raise ValueError("must be a Hugging Face repo id such as 'org/model'")
+    return value

@@ -33,6 +33,54 @@ class StepRecord(BaseModel):
     error: str | None = None
 
 
+class UpdateState(BaseModel):
+    """A green update (or rollback) in progress: its task, target configuration and the green endpoint.
+
+    `fields` holds the green's Deployment fields (configuration, sizing, endpoint) that the switch moves
+    onto the deployment in one write; `generation` numbers the attempt (never reused, so a failed
+    green's endpoint name is never adopted by a later one).
+    """
+
+    task_id: str
+    kind: Literal["update", "rollback"] = "update"
+    state: Literal["running", "failing", "retiring"] = "running"
+    phase: str = "validating"
+    progress: int = 0
+    generation: int
+    from_generation: int
+    config: dict[str, Any] = {}
+    changed: list[str] = []  # the configuration keys the request changed (the others follow the live ones)
+    fields: dict[str, Any] = {}
+    started_at: Timestamp
+    deadline_at: Timestamp
+    worker_ready_at: Timestamp | None = None
+    old_endpoint_id: str | None = None
+    drain_until: Timestamp | None = None
+    error: ErrorInfo | None = None
+
+
+class GenerationRecord(BaseModel):
+    """One configuration the deployment served (or serves): kept for GET and for rollback."""
+
+    generation: int
+    task_id: str | None = None
+    config: dict[str, Any] = {}
+    runpod_endpoint_id: str | None = None
+    gpu_allocated: str | None = None
+    gpu_count: int = 1
+    worker_image: str | None = None
+    started_at: Timestamp | None = None
+    serving_at: Timestamp | None = None
+    retired_at: Timestamp | None = None
+
+
+class FailedUpdate(BaseModel):
+    task_id: str
+    generation: int
+    error: ErrorInfo
+    at: Timestamp
+
+
 class ScalingState(BaseModel):
     """How Runpod's workers follow the desired state (status paused, min/max): see shared/deploy/desired_state.py."""
 
@@ -102,6 +150,14 @@ class Deployment(BaseModel):
     price_source: str | None = None
     sandbox: bool = False  # runs against the simulated Runpod (key `sandbox`): free, never reaches Runpod
     sandbox_scenario: str | None = None  # ok, crash_loop, no_capacity or slow_start (sandbox only)
+
+    revision: str | None = None  # the model revision asked for (None: the default branch)
+    generation: int = 1  # the serving generation (shared/deploy/green.py)
+    generation_counter: int = 1  # the highest generation number handed out
+    update: UpdateState | None = None
+    generations: list[GenerationRecord] = []
+    failed_updates: list[FailedUpdate] = []  # the latest few, newest last
+    last_update_error: ErrorInfo | None = None  # why the latest update failed (cleared by a successful one)
 
     step: str | None = None
     seq: int = 0

@@ -6,6 +6,9 @@ env and reports through the real callback, with the real per-deployment secret, 
 `downloading_model` with progress, `loading_model`, then `ready`. Meanwhile the fake's health shows
 the worker `initializing`; once it reported ready, `idle` (what Runpod shows when the handler runs).
 
+`crashes(endpoint)`, when given and true for an endpoint, plays a container that crash-loops there:
+it reports `downloading_model`, then `failed`, and the fake's health shows the worker `unhealthy`.
+
 `background=False` reports before the fake answers the create (a deterministic race: everything is
 reported while the create step is still waiting for, or retrying, its create).
 """
@@ -16,6 +19,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +35,10 @@ FULL_SCRIPT: tuple[dict[str, Any], ...] = (
     {"status": "loading_model", "message": "loading"},
     {"status": "ready", "message": "serving"},
 )
+CRASH_SCRIPT: tuple[dict[str, Any], ...] = (
+    {"status": "downloading_model", "progress": 0, "message": "downloading"},
+    {"status": "failed", "message": "CUDA error: the container crashed"},
+)
 
 
 @dataclass
@@ -41,6 +49,7 @@ class WorkerSim:
     max_pause: float = 0.2  # random pause before each report (background only)
     seed: int = 0
     timeout: float = 5.0
+    crashes: Callable[[dict[str, Any]], bool] | None = None
     replies: list[tuple[str, str, int]] = field(default_factory=list)  # (endpoint id, status reported, HTTP)
     counts: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -77,17 +86,20 @@ class WorkerSim:
     def _run(self, endpoint: dict[str, Any], pauses: list[float]) -> None:
         env = endpoint["env"]
         url, secret = env["ORCHESTRATOR_CALLBACK_URL"], env["ORCHESTRATOR_CALLBACK_SECRET"]
+        script = CRASH_SCRIPT if self.crashes is not None and self.crashes(endpoint) else self.script
         with httpx.Client(timeout=self.timeout) as client:
-            for n, report in enumerate(self.script):
+            for n, report in enumerate(script):
                 if pauses:
-                    time.sleep(pauses[n])
+                    time.sleep(pauses[min(n, len(pauses) - 1)])
                 if report["status"] == "ready":
                     self.runpod.set_worker_state("idle", endpoint["id"])
+                if report["status"] == "failed":
+                    self.runpod.set_worker_state("unhealthy", endpoint["id"])
                 code = self._post(client, url, secret, report)
                 with self._lock:
                     self.replies.append((endpoint["id"], report["status"], code))
                     self.counts[f"reported_{report['status']}"] += 1
-                if code in (404, 409) or (code == 200 and report["status"] == "ready"):
+                if code in (404, 409) or (code == 200 and report["status"] in ("ready", "failed")):
                     return
 
     def _post(self, client: httpx.Client, url: str, secret: str, report: dict[str, Any]) -> int:

@@ -1,15 +1,23 @@
-"""cleanup: remove every Runpod endpoint of a deployment (failed or deleted) and verify each is gone."""
+"""cleanup: remove every Runpod endpoint of a deployment (failed or deleted), a green update's too, and
+verify each is gone."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from shared.accounts.credentials import deployment_runpod
 from shared.clients.runpod import RunpodError
-from shared.deploy import notify
+from shared.deploy import notify, tasks
 from shared.deploy.commit import Move
+from shared.deploy.green import green_endpoint_ids, is_generation_of
 from shared.deploy.step_context import StepContext
 from shared.platform.crypto import CryptoError
 from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
+
+if TYPE_CHECKING:  # the client module brings httpx: only its type is needed here
+    from shared.clients.runpod import RunpodClient
 
 
 def cleanup(ctx: StepContext) -> None:
@@ -22,12 +30,9 @@ def cleanup(ctx: StepContext) -> None:
         return
     with client:
         try:
-            ids = {dep.runpod_endpoint_id} if dep.runpod_endpoint_id is not None else set()
-            ids |= {e["id"] for e in client.list_endpoints() if e.get("name") == dep.endpoint_name}
-            for endpoint_id in sorted(ids):
-                client.delete_endpoint(endpoint_id)
-                if client.get_endpoint(endpoint_id) is not None:
-                    raise RunpodError("unavailable", f"endpoint {endpoint_id} still exists after delete")
+            ids = {i for i in (dep.runpod_endpoint_id, *green_endpoint_ids(dep)) if i is not None}
+            ids |= {e["id"] for e in client.list_endpoints() if is_generation_of(dep, str(e.get("name") or ""))}
+            remove_verified(client, ids)
         except RunpodError as exc:
             fault = exc  # `exc` is unbound after the handler; the give-up callback keeps the fault
             ctx.handle_fault(
@@ -41,6 +46,7 @@ def cleanup(ctx: StepContext) -> None:
 
     def apply(d: Deployment) -> None:
         d.endpoint_deleted_at = ctx.svc.now()
+        d.update = None  # a green update's endpoints went with the rest
 
     moved = ctx.advance(
         Move(
@@ -50,8 +56,18 @@ def cleanup(ctx: StepContext) -> None:
             message=("INFO", f"Runpod endpoint removed and verified gone ({gone})"),
         )
     )
+    if moved:
+        tasks.settle_all(ctx.svc, ctx.dep)
     if moved and deleted:
         notify.announce(ctx.svc, ctx.dep, "deployment.deleted")
+
+
+def remove_verified(client: RunpodClient, ids: Iterable[str]) -> None:
+    """Delete each endpoint and check with a GET that it is gone (a RunpodError otherwise)."""
+    for endpoint_id in sorted(ids):
+        client.delete_endpoint(endpoint_id)
+        if client.get_endpoint(endpoint_id) is not None:
+            raise RunpodError("unavailable", f"endpoint {endpoint_id} still exists after delete")
 
 
 def _with_key_hint(ctx: StepContext, exc: RunpodError, reason: str) -> str:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from shared.accounts.credentials import deployment_runpod
 from shared.clients.runpod import RunpodError
 from shared.deploy import records
 from shared.deploy.commit import Move
 from shared.deploy.step_context import StepContext
-from shared.platform.crypto import callback_secret
+from shared.deploy.worker_secret import callback_path, worker_secret
 from shared.sandbox.keys import SCENARIO_ENV
 from shared.schemas.states import GONE, Status
 from shared.schemas.stored import Deployment
+from shared.services import Services
 
 if TYPE_CHECKING:  # the client module brings httpx: kept off the cold path of functions that only read
     from shared.clients.runpod import RunpodClient
@@ -21,24 +22,24 @@ if TYPE_CHECKING:  # the client module brings httpx: kept off the cold path of f
 UNHEALTHY_POLLS_TO_FAIL = 3
 
 
-def endpoint_body(ctx: StepContext) -> dict[str, Any]:
-    dep, s = ctx.dep, ctx.settings
-    assert s.internal_secret is not None, "load_settings always provides the internal secret"
+def endpoint_body(svc: Services, dep: Deployment) -> dict[str, Any]:
+    """The endpoint for `dep` (a new deployment, or a green generation's candidate: its callbacks say so)."""
+    s = svc.settings
     env = {
         **dep.extra_env,
         **dep.worker.get("env", {}),
         "DEPLOYMENT_ID": dep.deployment_id,
         "ORCHESTRATOR_INSTALL_ID": s.install_id or "",
         "HF_MODEL_ID": dep.model_id,
-        "ORCHESTRATOR_CALLBACK_URL": f"{s.base_url}/internal/deployment-ready/{dep.deployment_id}",
-        "ORCHESTRATOR_CALLBACK_SECRET": callback_secret(s.internal_secret.get_secret_value(), dep.deployment_id),
+        "ORCHESTRATOR_CALLBACK_URL": f"{s.base_url}{callback_path(dep.deployment_id, dep.generation)}",
+        "ORCHESTRATOR_CALLBACK_SECRET": worker_secret(s, dep.deployment_id, dep.generation),
     }
     if dep.sandbox:
         env[SCENARIO_ENV] = dep.sandbox_scenario or "ok"  # what the simulated worker is to do
     if dep.model_facts.get("hf_token"):
-        env["HF_TOKEN"] = ctx.svc.cipher.decrypt(dep.model_facts["hf_token"], context=dep.deployment_id)
-    if dep.worker.get("kind") == "inference-container" and dep.model_facts.get("sha"):
-        env["MODEL_REVISION"] = dep.model_facts["sha"]  # the commit that was validated and sized
+        env["HF_TOKEN"] = svc.cipher.decrypt(dep.model_facts["hf_token"], context=dep.deployment_id)
+    if (dep.worker.get("kind") == "inference-container" or dep.revision) and dep.model_facts.get("sha"):
+        env["MODEL_REVISION"] = dep.model_facts["sha"]  # the commit that was validated and sized (vLLM reads it too)
     weights = float(dep.model_facts.get("weights_gb") or 10)
     body: dict[str, Any] = {
         "name": dep.endpoint_name,
@@ -60,7 +61,7 @@ def endpoint_body(ctx: StepContext) -> dict[str, Any]:
 
 def create_endpoint(ctx: StepContext) -> None:
     with deployment_runpod(ctx.svc, ctx.dep) as client:
-        endpoint_id, how = _find_or_create(ctx, client)
+        endpoint_id, how = find_or_create(ctx.svc, client, ctx.dep)
         url = client.runtime_url(endpoint_id, "run")
 
         def record(d: Deployment) -> None:
@@ -74,7 +75,7 @@ def create_endpoint(ctx: StepContext) -> None:
             # outlive it; if another delivery of this step took over, it adopts the endpoint by name.
             now = records.load(ctx.svc, ctx.dep.deployment_id)
             if now is None or now.status in GONE or now.status == Status.FAILED:
-                _discard(client, endpoint_id)
+                discard(client, endpoint_id)
             return
     if ctx.dep.worker_reported_ready_at is not None:
         # The worker said `ready` before we knew its endpoint (our create's answer was lost).
@@ -92,8 +93,8 @@ def create_endpoint(ctx: StepContext) -> None:
     )
 
 
-def _find_or_create(ctx: StepContext, client: RunpodClient) -> tuple[str, str]:
-    dep = ctx.dep
+def find_or_create(svc: Services, client: RunpodClient, dep: Deployment) -> tuple[str, str]:
+    """`dep`'s endpoint: the recorded one, one an earlier attempt made (by name), or a new one."""
     if dep.runpod_endpoint_id:
         return dep.runpod_endpoint_id, "already recorded"
     # A create whose answer was lost left an endpoint with our name: adopt it, never make a second.
@@ -101,49 +102,69 @@ def _find_or_create(ctx: StepContext, client: RunpodClient) -> tuple[str, str]:
     if mine:
         mine.sort(key=lambda e: e.get("createdAt") or "")
         for extra in mine[1:]:
-            _discard(client, extra["id"])
+            discard(client, extra["id"])
         return mine[0]["id"], "adopted (created by an earlier attempt)"
-    created = client.create_endpoint(endpoint_body(ctx))
+    created = client.create_endpoint(endpoint_body(svc, dep))
     return created["id"], "created"
 
 
-def _discard(client: RunpodClient, endpoint_id: str) -> None:
+def discard(client: RunpodClient, endpoint_id: str) -> None:
     try:
         client.delete_endpoint(endpoint_id)
     except RunpodError:
         pass  # the cleanup step and the reconciler find it by name
 
 
-def wait_ready(ctx: StepContext) -> None:
-    dep = ctx.dep
-    with deployment_runpod(ctx.svc, ctx.dep) as client:
+class Probe(NamedTuple):
+    """What an endpoint's health says about its first worker."""
+
+    state: Literal["up", "unhealthy", "starting", "unreachable"]
+    note: str
+    unhealthy_polls: int  # consecutive polls that saw only unhealthy workers, this one included
+    unhealthy: int = 0
+
+
+def probe(svc: Services, dep: Deployment, endpoint_id: str, unhealthy_polls: int) -> Probe:
+    """Read the endpoint's health; a permanent Runpod refusal is raised, a transient one is `unreachable`."""
+    with deployment_runpod(svc, dep) as client:
         try:
-            health = client.endpoint_health(dep.runpod_endpoint_id or "")
+            health = client.endpoint_health(endpoint_id)
         except RunpodError as exc:
             if not exc.transient:
                 raise
-            # Polling is this step's retry, bounded by the deployment's deadline: poll again.
-            _poll_again(ctx, f"health check failed ({exc.message})")
-            return
+            return Probe("unreachable", f"health check failed ({exc.message})", unhealthy_polls)
     workers = health.get("workers") or {}
-    up = sum(int(workers.get(k) or 0) for k in ("idle", "ready", "running"))
     unhealthy = int(workers.get("unhealthy") or 0)
-    if up > 0:
-        ctx.mark_ready("a worker is up (health check)")  # superseded (e.g. deleted): run_step frees the lease
-        return
+    if sum(int(workers.get(k) or 0) for k in ("idle", "ready", "running")) > 0:
+        return Probe("up", "a worker is up (health check)", 0)
     if unhealthy > 0:
-        polls = int(dep.worker.get("unhealthy_polls", 0)) + 1
-        if polls >= UNHEALTHY_POLLS_TO_FAIL:
-            ctx.fail(
-                "worker_unhealthy",
-                f"Runpod reports {unhealthy} UNHEALTHY worker(s): the worker is crash-looping (not a capacity "
-                "problem); check the model and image",
-            )
-            return
-        _poll_again(ctx, f"{unhealthy} worker(s) unhealthy", unhealthy_polls=polls)
-        return
+        return Probe("unhealthy", f"{unhealthy} worker(s) unhealthy", unhealthy_polls + 1, unhealthy)
     waiting = "waiting for GPU capacity" if int(workers.get("throttled") or 0) else "worker starting"
-    _poll_again(ctx, waiting, unhealthy_polls=0)
+    return Probe("starting", waiting, 0)
+
+
+def crash_looping(ctx: StepContext, seen: Probe) -> bool:
+    """Fail what this step brings up once the workers were unhealthy poll after poll."""
+    if seen.state != "unhealthy" or seen.unhealthy_polls < UNHEALTHY_POLLS_TO_FAIL:
+        return False
+    ctx.fail(
+        "worker_unhealthy",
+        f"Runpod reports {seen.unhealthy} UNHEALTHY worker(s): the worker is crash-looping (not a capacity "
+        "problem); check the model and image",
+    )
+    return True
+
+
+def wait_ready(ctx: StepContext) -> None:
+    dep = ctx.dep
+    seen = probe(ctx.svc, dep, dep.runpod_endpoint_id or "", int(dep.worker.get("unhealthy_polls", 0)))
+    if seen.state == "up":
+        ctx.mark_ready(seen.note)  # superseded (e.g. deleted): run_step frees the lease
+        return
+    if crash_looping(ctx, seen):
+        return
+    # Polling is this step's retry, bounded by the deployment's deadline: poll again.
+    _poll_again(ctx, seen.note, unhealthy_polls=None if seen.state == "unreachable" else seen.unhealthy_polls)
 
 
 def poll_interval(ctx: StepContext) -> float:

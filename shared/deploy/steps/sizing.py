@@ -1,6 +1,12 @@
-"""validate and select_gpu: what the model needs (from the Hub) and which GPUs serve it."""
+"""validate and select_gpu: what the model needs (from the Hub) and which GPUs serve it.
+
+`assess` and `choose` size any deployment record (a new one, or a green update's candidate in
+shared/deploy/steps/green.py): each returns the change to apply and the line to log.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from shared.accounts.credentials import deployment_runpod
 from shared.catalog import gpu_pools, vram
@@ -12,24 +18,32 @@ from shared.deploy.step_context import StepContext
 from shared.platform.crypto import CryptoError
 from shared.sandbox.catalog import known_models, offline_facts
 from shared.schemas.states import Status
-from shared.schemas.stored import Deployment
+from shared.schemas.stored import Deployment, LogLevel
+from shared.services import Services
 
 ASSUMED_VRAM_GB = 16.0
 
+Change = Callable[[Deployment], None]
 
-def _hf_token(ctx: StepContext) -> str | None:
-    token = ctx.dep.model_facts.get("hf_token")
+
+def _hf_token(svc: Services, dep: Deployment) -> str | None:
+    token = dep.model_facts.get("hf_token")
     if token:
-        return ctx.svc.cipher.decrypt(token, context=ctx.dep.deployment_id)
+        return svc.cipher.decrypt(token, context=dep.deployment_id)
     # The operator's token only with HF_TOKEN_FOR_TENANTS: else a tenant could probe what it can read.
-    operator = ctx.settings.hf_token
-    return operator.get_secret_value() if operator and ctx.settings.hf_token_for_tenants else None
+    operator = svc.settings.hf_token
+    return operator.get_secret_value() if operator and svc.settings.hf_token_for_tenants else None
 
 
 def validate(ctx: StepContext) -> None:
-    dep = ctx.dep
-    ctx.log("INFO", f"Validating Hugging Face model {dep.model_id}")
-    facts = _model_facts(ctx)
+    ctx.log("INFO", f"Validating Hugging Face model {ctx.dep.model_id}")
+    apply, message = assess(ctx.svc, ctx.dep, ctx.log)
+    ctx.advance(Move(next_step="select_gpu", status=Status.SELECTING_GPU, apply=apply, message=("INFO", message)))
+
+
+def assess(svc: Services, dep: Deployment, log: Callable[[LogLevel, str], None]) -> tuple[Change, str]:
+    """What `dep`'s model needs, from the Hub: (the change recording it, the line saying it)."""
+    facts = _model_facts(svc, dep, log)
     estimate = vram.estimate(facts)
     required = estimate.required_gb
     registered = dep.model_facts.get("registry_vram_gb")
@@ -37,7 +51,7 @@ def validate(ctx: StepContext) -> None:
         required = float(registered)
     elif estimate.weights_bytes == 0:
         required = ASSUMED_VRAM_GB
-        ctx.log("WARNING", f"The Hub lists no weight sizes for {dep.model_id}; assuming {required:.0f} GB of VRAM")
+        log("WARNING", f"The Hub lists no weight sizes for {dep.model_id}; assuming {required:.0f} GB of VRAM")
 
     def apply(d: Deployment) -> None:
         d.model_vram_gb = vram.whole_gb(required)
@@ -53,25 +67,18 @@ def validate(ctx: StepContext) -> None:
             "estimate": estimate.how,
         }
 
-    ctx.advance(
-        Move(
-            next_step="select_gpu",
-            status=Status.SELECTING_GPU,
-            apply=apply,
-            message=(
-                "INFO",
-                f"HF model validated: {facts.library_name or 'unknown library'}, "
-                f"{facts.pipeline_tag or 'unknown task'}, needs about {required:.1f} GB VRAM",
-            ),
-        )
+    message = (
+        f"HF model validated: {facts.library_name or 'unknown library'}, "
+        f"{facts.pipeline_tag or 'unknown task'}, needs about {required:.1f} GB VRAM"
     )
+    return apply, message
 
 
-def _model_facts(ctx: StepContext) -> ModelFacts:
+def _model_facts(svc: Services, dep: Deployment, log: Callable[[LogLevel, str], None]) -> ModelFacts:
     """From the Hub; for a sandbox deployment with the Hub out of reach, from the sandbox's offline catalog."""
-    dep, s = ctx.dep, ctx.settings
+    s = svc.settings
     try:
-        return fetch_model_facts(s.hf_endpoint, dep.model_id, _hf_token(ctx), s.http_timeout_seconds)
+        return fetch_model_facts(s.hf_endpoint, dep.model_id, _hf_token(svc, dep), s.http_timeout_seconds, dep.revision)
     except HubError as exc:
         if not (dep.sandbox and exc.unreachable):
             raise
@@ -82,17 +89,24 @@ def _model_facts(ctx: StepContext) -> ModelFacts:
                 "model_not_found",
                 f"{exc.message}, and {dep.model_id} is not in the sandbox's offline catalog (it knows: {known})",
             ) from None
-        ctx.log("WARNING", f"Hugging Face is out of reach ({exc.message}): using the sandbox's offline catalog")
+        log("WARNING", f"Hugging Face is out of reach ({exc.message}): using the sandbox's offline catalog")
         return facts
 
 
 def select_gpu(ctx: StepContext) -> None:
-    dep = ctx.dep
+    apply, message = choose(ctx.svc, ctx.dep)
+    ctx.advance(
+        Move(next_step="create_endpoint", status=Status.CREATING_ENDPOINT, apply=apply, message=("INFO", message))
+    )
+
+
+def choose(svc: Services, dep: Deployment) -> tuple[Change, str]:
+    """The GPU pools, count and worker image for `dep`'s sized model: (the change, the line saying it)."""
     required = float(dep.model_facts.get("required_vram_gb") or dep.model_vram_gb or ASSUMED_VRAM_GB)
     choice = gpu_pools.select(required, dep.gpu_tier, dep.gpu_count_requested)
-    price, source = _catalog_price(ctx, choice.pools[0])
+    price, source = _catalog_price(svc, dep, choice.pools[0])
     plan = plan_worker(
-        ctx.settings,
+        svc.settings,
         dep.model_id,
         dep.model_facts.get("library_name"),
         dep.model_facts.get("pipeline_tag"),
@@ -109,23 +123,16 @@ def select_gpu(ctx: StepContext) -> None:
         d.price_per_gpu_hour, d.price_source = price, source
 
     names = ", ".join(first.gpus) if first else choice.pools[0]
-    ctx.advance(
-        Move(
-            next_step="create_endpoint",
-            status=Status.CREATING_ENDPOINT,
-            apply=apply,
-            message=("INFO", f"Selected GPU: {choice.pools[0]} ({names}) x{choice.gpu_count}; {choice.reason}"),
-        )
-    )
+    return apply, f"Selected GPU: {choice.pools[0]} ({names}) x{choice.gpu_count}; {choice.reason}"
 
 
-def _catalog_price(ctx: StepContext, pool_id: str) -> tuple[float | None, str]:
+def _catalog_price(svc: Services, dep: Deployment, pool_id: str) -> tuple[float | None, str]:
     """Runpod's live serverless price for the pool when the catalog answers; the shipped table otherwise.
     Nothing costs money in the sandbox."""
-    if ctx.dep.sandbox:
+    if dep.sandbox:
         return 0.0, "sandbox"
     try:
-        with deployment_runpod(ctx.svc, ctx.dep) as client:
+        with deployment_runpod(svc, dep) as client:
             for gpu in client.list_gpus():
                 serverless = (gpu.get("price") or {}).get("serverless")
                 if gpu.get("pool") == pool_id and serverless is not None:
