@@ -15,7 +15,7 @@ from shared.deploy.commit import Move, StepOutcome
 from shared.deploy.green import candidate, found_fields
 from shared.deploy.step_context import StepContext
 from shared.deploy.steps import sizing
-from shared.deploy.steps.endpoint import crash_looping, discard, find_or_create, probe
+from shared.deploy.steps.endpoint import crash_looping, discard, find_or_create, poll_interval, probe
 from shared.schemas.states import GONE
 from shared.schemas.stored import Deployment, LogLevel
 
@@ -117,7 +117,7 @@ def update_create(ctx: StepContext) -> None:
         "downloading",
         30,
         _say(ctx, f"endpoint {endpoint_id} {how}; its worker is starting (the deployment keeps serving)"),
-        delay=ctx.settings.ready_poll_interval_seconds,
+        delay=poll_interval(ctx),
     )
 
 
@@ -138,4 +138,4 @@ def update_wait(ctx: StepContext) -> None:
     if crash_looping(ctx, seen):
         return
     polls = {} if seen.state == "unreachable" else {UNHEALTHY_POLLS: seen.unhealthy_polls}
-    step_on(ctx, "update_wait", u.phase, u.progress, None, polls, ctx.settings.ready_poll_interval_seconds, "waiting")
+    step_on(ctx, "update_wait", u.phase, u.progress, None, polls, poll_interval(ctx), "waiting")
