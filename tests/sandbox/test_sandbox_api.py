@@ -275,3 +275,22 @@ def test_sse_status_events_are_marked_and_pause_resume_work(server):
     server.wait_status(dep_id, "ready", timeout=30)
     job = server.post(f"/v1/deployments/{dep_id}/runsync", json={"input": {"prompt": "again"}}).json()
     assert job["status"] == "COMPLETED", job
+
+
+def test_a_sandbox_deployment_updates_green_and_keeps_answering(server):
+    dep_id = deploy(server, sandbox_body(TEXT_MODEL))
+    first = server.wait_status(dep_id, "ready", timeout=60)
+    patched = server.client.patch(f"/v1/deployments/{dep_id}", json={"gpu_tier": "AMPERE_48"}, headers=server.auth)
+    assert patched.status_code == 202, patched.text
+    task_id = patched.json()["task_id"]
+
+    def task() -> dict:
+        return server.get(f"/v1/tasks/{task_id}").json()
+
+    wait_until(lambda: task()["status"] in ("completed", "failed"), timeout=60, message=str(task()))
+    assert task()["status"] == "completed", task()
+    now = server.deployment(dep_id)
+    assert now["status"] == "ready" and now["generation"] == 2 and now["sandbox"] is True
+    assert now["runpod_endpoint_id"] != first["runpod_endpoint_id"]
+    answer = server.post(f"/v1/deployments/{dep_id}/runsync", json={"input": {"prompt": "hi"}})
+    assert answer.status_code == 200 and answer.json()["status"] == "COMPLETED", answer.text
