@@ -115,12 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        # A task delivery in flight waits on a request this server is serving; dropping the open
-        # connections first ends it at once instead of after its dispatch deadline.
+        # A task delivery in flight waits on a request this server is serving: stop listening (a retried
+        # delivery is refused at once instead of waiting in the backlog), drop the open connections
+        # (the one in flight ends now, not after its dispatch deadline), then stop the dispatcher.
+        server.close()
         _drop_connections(server)
         if dispatcher:
             dispatcher.stop()
-        server.close()
     return 0
 
 
