@@ -27,6 +27,14 @@ ERROR_STATUSES = {
     },
 }
 
+# The 403s of routes a tier may not include (Route.feature); deployments also count against the tier's quotas.
+FEATURE_ERRORS = {
+    "default": "TierError: your tier does not include this (details: tier, feature, allowed_tiers)",
+    "instances": "TierError: your tier does not include self-service deployments (details: tier, feature, "
+    "allowed_tiers); QuotaExceededError: past a quota of your tier (details: tier, quota, limit, current, "
+    "requested)",
+}
+
 
 def spec(table: Iterable[Route]) -> dict[str, Any]:
     """The OpenAPI document of the public routes of `table`."""
@@ -68,6 +76,8 @@ def spec(table: Iterable[Route]) -> dict[str, Any]:
         errors = dict(ERROR_STATUSES[r.auth])
         if params and r.auth != "none":
             errors[404] = "Not found (also another tenant's, or an id that cannot exist)"
+        if r.feature is not None:
+            errors[403] = FEATURE_ERRORS.get(r.feature, FEATURE_ERRORS["default"])
         if r.request is not None:
             errors |= {413: "Request body too large", 415: "Body is not application/json"}
         for status, text in errors.items():

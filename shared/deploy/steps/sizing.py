@@ -7,6 +7,7 @@ from shared.catalog import gpu_pools, vram
 from shared.catalog.worker_image import plan_worker
 from shared.clients.hub import fetch_model_facts
 from shared.clients.runpod import RunpodError
+from shared.deploy import quotas
 from shared.deploy.commit import Move
 from shared.deploy.step_context import StepContext
 from shared.platform.crypto import CryptoError
@@ -70,6 +71,7 @@ def select_gpu(ctx: StepContext) -> None:
     dep = ctx.dep
     required = float(dep.model_facts.get("required_vram_gb") or dep.model_vram_gb or ASSUMED_VRAM_GB)
     choice = gpu_pools.select(required, dep.gpu_tier, dep.gpu_count_requested)
+    quotas.reserve_choice(ctx.svc, dep, choice.gpu_count)
     price, source = _catalog_price(ctx, choice.pools[0])
     plan = plan_worker(
         ctx.settings,
