@@ -90,6 +90,12 @@ variable "tiers" {
   default     = ""
 }
 
+variable "metrics_public" {
+  description = "Serve GET /metrics without the admin token (for a Prometheus scraper)."
+  type        = bool
+  default     = false
+}
+
 variable "endpoint_name_prefix" {
   description = "Prefix of the Runpod endpoints this deployment creates (the reconciler owns endpoints with it)."
   type        = string

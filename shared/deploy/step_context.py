@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from shared.deploy import moves, notify, records
 from shared.deploy.commit import Move, move
+from shared.platform import tally
 from shared.platform.clock import later
 from shared.platform.faults import Fault
 from shared.platform.retry import step_policy
@@ -123,6 +124,7 @@ class StepContext:
         )
 
     def fail(self, code: str, message: str, retryable: bool = False) -> None:
+        tally.count("step_failures", step=self.dep.step or "unknown", code=code)
         _, moved = moves.fail(
             self.svc,
             self.dep.deployment_id,

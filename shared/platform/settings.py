@@ -61,6 +61,8 @@ class Settings(BaseModel):
     # What each tenant tier may do: a path to a JSON file or the JSON itself (shared/catalog/data/tiers.json's
     # shape); unset: that shipped table (seed 004's).
     tiers: str | None = None
+    # GET /metrics without the admin token (for a Prometheus scraper); by default it needs X-Admin-Token.
+    metrics_public: bool = False
     # Failed API-key / admin-token authentications per client address a minute, then 429 for the minute.
     auth_failures_per_minute: int = Field(default=20, ge=1)
     # X-Forwarded-For entries appended by proxies you trust (0: the peer address is the client).
