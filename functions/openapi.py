@@ -18,6 +18,7 @@ ERROR_STATUSES = {
     "api_key": {401: "Missing or invalid API key", 422: "Invalid request", 429: "Rate limit exceeded"},
     "worker_secret": {401: "Missing or invalid X-Visgate-Internal-Secret", 422: "Invalid request"},
     "none": {},
+    "metrics": {401: "Missing or invalid admin token (unless METRICS_PUBLIC=true)"},
     "task": {},
     "admin": {
         401: "Missing or invalid admin token",
@@ -88,7 +89,7 @@ def spec(table: Iterable[Route]) -> dict[str, Any]:
             op["security"] = [{"bearerAuth": []}]
         elif r.auth == "worker_secret":
             op["security"] = [{"workerSecret": []}]
-        elif r.auth == "admin":
+        elif r.auth in ("admin", "metrics"):
             op["security"] = [{"adminToken": []}]
         paths.setdefault(r.path, {})[r.method.lower()] = op
     return {

@@ -48,7 +48,7 @@ ROUTES = [
     Route("GET", "/docs/static/{filename}", "health", "api_docs:docs_static", "Documentation assets", auth="none",
           tag="service", public=False),
     Route("GET", "/metrics", "admin", "metrics:metrics",
-          "Prometheus metrics (text format); needs X-Admin-Token unless METRICS_PUBLIC=true", auth="none",
+          "Prometheus metrics (text format); needs X-Admin-Token unless METRICS_PUBLIC=true", auth="metrics",
           responses={200: None, 401: None}, tag="service"),
     Route("POST", "/v1/deployments", "create_deployment", "deployments:create_deployment", "Deploy a model",
           request="deployments:CreateDeploymentRequest", responses={202: "deployments:CreateDeploymentResponse"},

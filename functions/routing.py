@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("orchestrator.http")
 
-Auth = Literal["none", "api_key", "worker_secret", "task", "admin"]
+# "metrics": the admin token, unless METRICS_PUBLIC opens the route to a scraper.
+Auth = Literal["none", "api_key", "worker_secret", "task", "admin", "metrics"]
 
 
 @dataclass(frozen=True)
@@ -183,13 +184,13 @@ def authenticate(auth: Auth, request: Request, params: Mapping[str, Any], featur
         if feature is not None:
             security.require_tier(svc, principal, feature, headers)
         return Call(request, principal, headers, svc)
-    if auth == "admin":
+    if auth == "admin" or (auth == "metrics" and not svc.settings.metrics_public):
         security.require_admin(svc, request)
     elif auth == "worker_secret":
         security.verify_worker(svc, request, params["deployment_id"])
     elif auth == "task":
         security.verify_task_caller(svc, request)
-    else:  # pragma: no cover - Auth is a closed Literal
+    elif auth != "metrics":  # pragma: no cover - Auth is a closed Literal (an open /metrics needs nothing)
         raise AssertionError(f"unknown auth {auth!r}")
     return Call(request, services=svc)
 
