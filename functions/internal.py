@@ -8,6 +8,7 @@ from functions.http import json_response, parse_body
 from functions.routing import Call
 from shared.deploy import engine, notify, worker_reports
 from shared.deploy.worker_secret import report_generation
+from shared.platform import tally
 from shared.platform.errors import ValidationError
 from shared.sandbox import worker_ticks
 from shared.schemas.worker import StepTask, WorkerLogReport, WorkerReport
@@ -54,6 +55,9 @@ def sandbox_tick(svc: Services, endpoint_id: str, tick: int) -> Response:
 def run_step(call: Call) -> Response:
     svc, request = call.svc, call.request
     task = parse_body(request, StepTask)
+    retried = request.headers.get("X-CloudTasks-TaskRetryCount", "0")
+    if retried.isdigit() and int(retried) > 0:  # /metrics: deliveries of a task after its first (per instance)
+        tally.count("task_retries", kind=task.kind)
 
     if task.kind == "webhook" and task.delivery_id is not None and task.attempt is not None:
         outcome = notify.deliver(svc, task.delivery_id, task.attempt)

@@ -10,7 +10,7 @@ from flask import Request, Response, stream_with_context
 from functions import longcalls
 from functions.http import json_response, parse_body
 from functions.routing import Call
-from shared.deploy import health, listing, logs, records, scaling
+from shared.deploy import health, listing, logs, quotas, records, scaling
 from shared.platform.errors import ValidationError
 from shared.schemas.deployments import (
     DeploymentHealth,
@@ -65,6 +65,7 @@ def scale_deployment(call: Call, deployment_id: str) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
     body = parse_body(request, ScaleRequest)
     dep = records.owned(svc, call.owner, deployment_id)
+    quotas.reserve_scale(svc, dep, body.max_replicas)
     after = scaling.scale(svc, dep, body.min_replicas, body.max_replicas)
     answer = ScaleResponse(
         message="Autoscaling configuration updated successfully",

@@ -20,6 +20,7 @@ from waitress.channel import HTTPChannel
 from functions.logging_setup import configure_logging
 from functions.security import local_task_token
 from shared import services as services_mod
+from shared.accounts.tiers import load_table
 from shared.platform.settings import ConfigError, _read_or_create, load_settings
 from shared.queue.local_dispatcher import DispatchPolicy, LocalDispatcher
 from shared.reconcile.reconciler import schedule_next
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         keys = _ensure_api_keys(settings)
         settings = load_settings()
+        load_table(settings.tiers)  # a bad TIERS stops the start, not the first request
     except ConfigError as exc:
         print(f"deployment-orchestrator: {exc}", file=sys.stderr)
         return 2

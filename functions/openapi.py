@@ -18,6 +18,7 @@ ERROR_STATUSES = {
     "api_key": {401: "Missing or invalid API key", 422: "Invalid request", 429: "Rate limit exceeded"},
     "worker_secret": {401: "Missing or invalid X-Visgate-Internal-Secret", 422: "Invalid request"},
     "none": {},
+    "metrics": {401: "Missing or invalid admin token (unless METRICS_PUBLIC=true)"},
     "task": {},
     "admin": {
         401: "Missing or invalid admin token",
@@ -25,6 +26,14 @@ ERROR_STATUSES = {
         422: "Invalid request",
         429: "Too many failed authentications from this client",
     },
+}
+
+# The 403s of routes a tier may not include (Route.feature); deployments also count against the tier's quotas.
+FEATURE_ERRORS = {
+    "default": "TierError: your tier does not include this (details: tier, feature, allowed_tiers)",
+    "instances": "TierError: your tier does not include self-service deployments (details: tier, feature, "
+    "allowed_tiers); QuotaExceededError: past a quota of your tier (details: tier, quota, limit, current, "
+    "requested)",
 }
 
 
@@ -68,6 +77,8 @@ def spec(table: Iterable[Route]) -> dict[str, Any]:
         errors = dict(ERROR_STATUSES[r.auth])
         if params and r.auth != "none":
             errors[404] = "Not found (also another tenant's, or an id that cannot exist)"
+        if r.feature is not None:
+            errors[403] = FEATURE_ERRORS.get(r.feature, FEATURE_ERRORS["default"])
         if r.request is not None:
             errors |= {413: "Request body too large", 415: "Body is not application/json"}
         for status, text in errors.items():
@@ -78,7 +89,7 @@ def spec(table: Iterable[Route]) -> dict[str, Any]:
             op["security"] = [{"bearerAuth": []}]
         elif r.auth == "worker_secret":
             op["security"] = [{"workerSecret": []}]
-        elif r.auth == "admin":
+        elif r.auth in ("admin", "metrics"):
             op["security"] = [{"adminToken": []}]
         paths.setdefault(r.path, {})[r.method.lower()] = op
     return {

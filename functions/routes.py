@@ -6,6 +6,7 @@ a Cloud Function loads only what its own routes need, and the table itself impor
 
 from __future__ import annotations
 
+from functions.admin_credential_routes import ADMIN_CREDENTIAL_ROUTES
 from functions.inference_routes import INFERENCE_ROUTES
 from functions.routing import Route, Router
 
@@ -46,8 +47,12 @@ ROUTES = [
           public=False),
     Route("GET", "/docs/static/{filename}", "health", "api_docs:docs_static", "Documentation assets", auth="none",
           tag="service", public=False),
+    Route("GET", "/metrics", "admin", "metrics:metrics",
+          "Prometheus metrics (text format); needs X-Admin-Token unless METRICS_PUBLIC=true", auth="metrics",
+          responses={200: None, 401: None}, tag="service"),
     Route("POST", "/v1/deployments", "create_deployment", "deployments:create_deployment", "Deploy a model",
-          request="deployments:CreateDeploymentRequest", responses={202: "deployments:CreateDeploymentResponse"}),
+          request="deployments:CreateDeploymentRequest", responses={202: "deployments:CreateDeploymentResponse"},
+          feature="instances"),
     Route("GET", "/v1/deployments", "list_deployments", "lifecycle:list_deployments",
           "Your deployments, newest first (?status=, ?model_id=, ?limit=, ?cursor=)",
           responses={200: "deployments:DeploymentList"},
@@ -63,14 +68,15 @@ ROUTES = [
           query=LOGS_QUERY),
     Route("GET", "/v1/deployments/{deployment_id}/logs/stream", "stream_logs", "lifecycle:stream_deployment_logs",
           "Live logs as Server-Sent Events: log, status and done (?follow=true; Last-Event-ID resumes)",
-          responses={200: None}, query=STREAM_QUERY),
+          responses={200: None}, query=STREAM_QUERY, feature="log_streams"),
     Route("POST", "/v1/deployments/{deployment_id}/scale", "manage_deployment", "lifecycle:scale_deployment",
           "Set min_replicas and max_replicas", request="deployments:ScaleRequest",
-          responses={200: "deployments:ScaleResponse", 400: None}),
+          responses={200: "deployments:ScaleResponse", 400: None}, feature="instances"),
     Route("POST", "/v1/deployments/{deployment_id}/stop", "manage_deployment", "lifecycle:stop_deployment",
           "Pause: workers 0/0, endpoint kept", responses={200: "deployments:LifecycleResponse", 409: None}),
     Route("POST", "/v1/deployments/{deployment_id}/start", "manage_deployment", "lifecycle:start_deployment",
-          "Resume with the previous scaling", responses={200: "deployments:LifecycleResponse", 409: None}),
+          "Resume with the previous scaling", responses={200: "deployments:LifecycleResponse", 409: None},
+          feature="instances"),
     Route("DELETE", "/v1/deployments/{deployment_id}", "delete_deployment", "deployments:delete_deployment",
           "Delete a deployment and its Runpod endpoint", responses={204: None, 404: None}),
     Route("PATCH", "/v1/deployments/{deployment_id}", "manage_deployment", "updates:update_deployment",
@@ -122,18 +128,19 @@ ROUTES = [
     Route("POST", "/v1/credentials", "account", "account:create_credential", "Store a Runpod API key (encrypted)",
           request="credentials:CredentialCreate",
           responses={201: "credentials:CredentialView"},
-          tag="credentials"),
+          tag="credentials", feature="self_service_credentials"),
     Route("GET", "/v1/credentials", "account", "account:list_credentials", "Your stored credentials (masked)",
-          responses={200: "credentials:CredentialList"}, tag="credentials"),
+          responses={200: "credentials:CredentialList"}, tag="credentials", feature="self_service_credentials"),
     Route("GET", "/v1/credentials/{credential_id}", "account", "account:get_credential", "One credential (masked)",
-          responses={200: "credentials:CredentialView"}, tag="credentials"),
+          responses={200: "credentials:CredentialView"}, tag="credentials", feature="self_service_credentials"),
     Route("DELETE", "/v1/credentials/{credential_id}", "account", "account:delete_credential",
-          "Delete a credential (409 while deployments use it)", responses={204: None, 409: None}, tag="credentials"),
+          "Delete a credential (409 while deployments use it)", responses={204: None, 409: None}, tag="credentials",
+          feature="self_service_credentials"),
     Route("PUT", "/v1/credentials/{credential_id}", "account", "account:replace_credential",
           "Replace its key: every deployment using it acts with the new key at once",
           request="credentials:CredentialUpdate",
           responses={200: "credentials:CredentialView", 409: None, 503: None},
-          tag="credentials"),
+          tag="credentials", feature="self_service_credentials"),
     Route("POST", "/v1/deployments/{deployment_id}/credential", "manage_deployment",
           "account:change_deployment_credential",
           "Give the deployment a new Runpod key (inline or a stored credential)",
@@ -142,10 +149,10 @@ ROUTES = [
           tag="credentials"),
     Route("POST", "/v1/credentials/{credential_id}/validate", "account", "account:validate_credential",
           "Check the key against Runpod",
-          responses={200: "credentials:CredentialView"}, tag="credentials"),
+          responses={200: "credentials:CredentialView"}, tag="credentials", feature="self_service_credentials"),
     Route("POST", "/v1/credentials/{credential_id}/default", "account", "account:default_credential",
           "Make it the default for new deployments", responses={200: "credentials:CredentialView"},
-          tag="credentials"),
+          tag="credentials", feature="self_service_credentials"),
     Route("POST", "/admin/tenants", "admin", "admin:create_tenant", "Create a tenant", auth="admin",
           request="accounts:TenantCreate",
           responses={201: "accounts:TenantView"}, tag="admin"),
@@ -194,5 +201,6 @@ ROUTES = [
 ]  # fmt: skip
 
 ROUTES += INFERENCE_ROUTES
+ROUTES += ADMIN_CREDENTIAL_ROUTES
 
 ROUTER = Router(ROUTES)

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("orchestrator.http")
 
-Auth = Literal["none", "api_key", "worker_secret", "task", "admin"]
+# "metrics": the admin token, unless METRICS_PUBLIC opens the route to a scraper.
+Auth = Literal["none", "api_key", "worker_secret", "task", "admin", "metrics"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class Route:
     tag: str = "deployments"
     public: bool = True  # listed in /openapi.json and routed by the public gateway
     query: dict[str, dict] = field(default_factory=dict)  # query parameter -> JSON schema (for /openapi.json)
+    # The tier feature an api_key route needs (shared.accounts.tiers): a 403 TierError for tiers without it.
+    feature: str | None = None
 
     @property
     def rule(self) -> str:
@@ -152,7 +155,7 @@ class Router:
                 ) from None
             check_params(request, params)
             route = self.routes[index]
-            call = authenticate(route.auth, request, params)
+            call = authenticate(route.auth, request, params, route.feature)
             return route.resolve()(call, **params)
         except ApiError as err:
             return error_response(err)
@@ -166,8 +169,9 @@ class Router:
             return error_response(InternalError("Internal error", {"incident": incident}))
 
 
-def authenticate(auth: Auth, request: Request, params: Mapping[str, Any]) -> Call:
-    """Enforce the route's declared auth before its handler runs (after 404/405 and invalid ids, as before)."""
+def authenticate(auth: Auth, request: Request, params: Mapping[str, Any], feature: str | None = None) -> Call:
+    """Enforce the route's declared auth (and the tier feature it needs) before its handler runs (after
+    404/405 and invalid ids, as before)."""
     if auth == "none":
         return Call(request)
     # Imported here: the store, crypto and tenant modules stay off the "none" routes' cold path (health).
@@ -177,14 +181,16 @@ def authenticate(auth: Auth, request: Request, params: Mapping[str, Any]) -> Cal
     svc = services()
     if auth == "api_key":
         principal, headers = security.api_principal(svc, request)
+        if feature is not None:
+            security.require_tier(svc, principal, feature, headers)
         return Call(request, principal, headers, svc)
-    if auth == "admin":
+    if auth == "admin" or (auth == "metrics" and not svc.settings.metrics_public):
         security.require_admin(svc, request)
     elif auth == "worker_secret":
         security.verify_worker(svc, request, params["deployment_id"])
     elif auth == "task":
         security.verify_task_caller(svc, request)
-    else:  # pragma: no cover - Auth is a closed Literal
+    elif auth != "metrics":  # pragma: no cover - Auth is a closed Literal (an open /metrics needs nothing)
         raise AssertionError(f"unknown auth {auth!r}")
     return Call(request, services=svc)
 

@@ -5,12 +5,14 @@ AUTH_FAILURES_PER_MINUTE the client gets 429 until the minute ends (shared.accou
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import Request
 
-from shared.accounts import rate_limits, tenants
+from shared.accounts import rate_limits, tenants, tiers
 from shared.deploy.worker_secret import WORKER_SECRET_HEADER, report_generation, verify_worker_secret
 from shared.platform.crypto import keyed_hash, same
-from shared.platform.errors import RateLimitError, UnauthorizedError
+from shared.platform.errors import ApiError, RateLimitError, UnauthorizedError
 from shared.services import Services
 
 
@@ -44,6 +46,15 @@ def api_principal(svc: Services, request: Request) -> tuple[tenants.Principal, d
             if not rate_limits.recently_used(svc, principal):
                 raise
     return principal, rate_limits.check_rate(svc, principal)
+
+
+def require_tier(svc: Services, principal: tenants.Principal, feature: str, headers: dict[str, str]) -> None:
+    """403 TierError (with the RateLimit headers) unless the caller's tier includes the route's feature."""
+    try:
+        tiers.require(svc, principal.tier, cast(tiers.Feature, feature))
+    except ApiError as err:
+        err.headers = {**headers, **err.headers}
+        raise
 
 
 def require_admin(svc: Services, request: Request) -> None:

@@ -84,6 +84,8 @@ locals {
     TRUSTED_PROXY_HOPS              = tostring(var.trusted_proxy_hops)
     ALLOW_PRIVATE_WEBHOOKS          = "false"
     RATE_LIMIT_PER_MINUTE           = tostring(var.rate_limit_per_minute)
+    TIERS                           = var.tiers
+    METRICS_PUBLIC                  = tostring(var.metrics_public)
     QUEUE_DISPATCH_DEADLINE_SECONDS = tostring(local.step_dispatch_deadline_seconds)
   }
 

@@ -84,6 +84,18 @@ variable "rate_limit_per_minute" {
   default     = 100
 }
 
+variable "tiers" {
+  description = "What each tenant tier may do: the JSON of shared/accounts/data/tiers.json's shape. Empty: that shipped table (seed 004's)."
+  type        = string
+  default     = ""
+}
+
+variable "metrics_public" {
+  description = "Serve GET /metrics without the admin token (for a Prometheus scraper)."
+  type        = bool
+  default     = false
+}
+
 variable "endpoint_name_prefix" {
   description = "Prefix of the Runpod endpoints this deployment creates (the reconciler owns endpoints with it)."
   type        = string

@@ -104,9 +104,10 @@ class Server:
     def admin(self, method: str, path: str, **kw) -> httpx.Response:
         return self.client.request(method, path, headers={"X-Admin-Token": ADMIN_TOKEN}, **kw)
 
-    def new_tenant_key(self, name: str = "Acme") -> str:
+    def new_tenant_key(self, name: str = "Acme", tier: str = "enterprise") -> str:
         """A fresh tenant with one API key (through the admin API); returns the key."""
-        tenant = self.admin("POST", "/admin/tenants", json={"name": name, "email": f"{name.lower()}@example.com"})
+        body = {"name": name, "email": f"{name.lower()}@example.com", "tier": tier}
+        tenant = self.admin("POST", "/admin/tenants", json=body)
         assert tenant.status_code == 201, tenant.text
         key = self.admin("POST", f"/admin/tenants/{tenant.json()['id']}/api-keys", json={"name": "k"})
         assert key.status_code == 201, key.text

@@ -32,7 +32,9 @@ def _stored(server, dep_id: str) -> dict:
 
 
 def _tenant_with_ready_deployment(server, fakes, name: str) -> tuple[str, str, str]:
-    tenant = server.admin("POST", "/admin/tenants", json={"name": name, "email": f"{name}@example.com"}).json()["id"]
+    tenant = server.admin(
+        "POST", "/admin/tenants", json={"name": name, "email": f"{name}@example.com", "tier": "pro"}
+    ).json()["id"]
     key = server.admin("POST", f"/admin/tenants/{tenant}/api-keys", json={"name": "k"}).json()["key"]
     dep_id = server.client.post("/v1/deployments", json=create_body(fakes), headers=server.as_key(key)).json()[
         "deployment_id"

@@ -18,7 +18,9 @@ def server(start_server, fakes):
 
 
 def new_tenant(server, name: str) -> tuple[str, dict[str, str]]:
-    tenant = server.admin("POST", "/admin/tenants", json={"name": name, "email": f"{name.lower()}@example.com"})
+    tenant = server.admin(
+        "POST", "/admin/tenants", json={"name": name, "email": f"{name.lower()}@example.com", "tier": "pro"}
+    )
     assert tenant.status_code == 201, tenant.text
     tid = tenant.json()["id"]
     key = server.admin("POST", f"/admin/tenants/{tid}/api-keys", json={"name": "k"}).json()["key"]

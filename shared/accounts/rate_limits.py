@@ -9,6 +9,7 @@ from datetime import datetime
 
 from shared.accounts.expiry import prune_expired
 from shared.accounts.tenants import Principal
+from shared.accounts.tiers import requests_per_minute
 from shared.platform.clock import iso, later
 from shared.platform.errors import RateLimitError
 from shared.services import Services
@@ -41,8 +42,8 @@ def recently_used(svc: Services, principal: Principal) -> bool:
 
 
 def check_rate(svc: Services, principal: Principal) -> dict[str, str]:
-    """Count this request; raise RateLimitError past the limit. Returns the RateLimit headers."""
-    limit = svc.settings.rate_limit_per_minute
+    """Count this request; raise RateLimitError past the tier's limit. Returns the RateLimit headers."""
+    limit = requests_per_minute(svc, principal.tier)
     now = svc.now()
     window, reset = _window(now)
     count = _count(svc, _rate_id(principal, window), now)

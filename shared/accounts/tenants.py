@@ -26,6 +26,7 @@ KEY_PREFIX = "do_live_"
 class Principal(BaseModel):
     tenant_id: str
     key_hash: str
+    tier: str = "free"  # read from the tenant's record on every request: a tier change applies at once
 
     @property
     def owner(self) -> str:
@@ -79,7 +80,10 @@ def update_tenant(svc: Services, tenant_id: str, body: TenantUpdate) -> Tenant:
     def change(doc: Doc | None) -> Doc | None:
         if doc is None or not _live(doc):
             return None
-        return {**doc, **body.model_dump(exclude_none=True)}
+        changes = body.model_dump(exclude_none=True)
+        if body.tier is not None:  # an admin's choice: the bootstrap upgrade below never overrides it
+            changes["tier_updated_at"] = iso(svc.now())
+        return {**doc, **changes}
 
     doc, _ = svc.store.update(TENANTS, tenant_id, change) if len(tenant_id) <= 64 else (None, False)
     if not _live(doc):
@@ -121,10 +125,22 @@ def bootstrap_tenants(svc: Services) -> dict[str, str]:
 
 
 def _ensure_bootstrap_tenant(svc: Services, tenant_id: str) -> None:
-    """Create a bootstrap tenant unless a record exists; a tombstone (deleted) counts as existing."""
-    if svc.store.get(TENANTS, tenant_id) is None:
-        name = "Bootstrap (API_KEYS)"
-        create_tenant(svc, TenantCreate(name=name, email="local@localhost.localdomain"), tenant_id)
+    """Create a bootstrap tenant unless a record exists; a tombstone (deleted) counts as existing.
+
+    Bootstrap tenants are `enterprise` (the operator's own keys). One recorded before tiers meant anything
+    says `free` without an admin having chosen it (no tier_updated_at): it is raised to `enterprise` once."""
+    doc = svc.store.get(TENANTS, tenant_id)
+    if doc is None:
+        body = TenantCreate(name="Bootstrap (API_KEYS)", email="local@localhost.localdomain", tier="enterprise")
+        create_tenant(svc, body, tenant_id)
+    elif doc.get("tier", "free") == "free" and not doc.get("tier_updated_at"):
+
+        def upgrade(cur: Doc | None) -> Doc | None:
+            if cur is None or cur.get("tier_updated_at") or cur.get("tier", "free") != "free":
+                return None
+            return {**cur, "tier": "enterprise", "tier_updated_at": iso(svc.now())}
+
+        svc.store.update(TENANTS, tenant_id, upgrade)
 
 
 def ensure_bootstrap_tenants(svc: Services) -> None:
@@ -196,10 +212,11 @@ def authenticate(svc: Services, authorization: str | None) -> Principal:
         tenant_id = doc["tenant_id"]
         tenant = svc.store.get(TENANTS, tenant_id)
     else:
+        ensure_bootstrap_tenants(svc)  # once per process: creates (or raises to enterprise) bootstrap tenants
         tenant = svc.store.get(TENANTS, tenant_id)
         if tenant is None:  # first use; a deleted one is a tombstone, never re-created
             _ensure_bootstrap_tenant(svc, tenant_id)
             tenant = svc.store.get(TENANTS, tenant_id)
     if tenant is None or tenant.get("status") != "active":
         raise UnauthorizedError("Missing or invalid API key")
-    return Principal(tenant_id=tenant_id, key_hash=digest)
+    return Principal(tenant_id=tenant_id, key_hash=digest, tier=tenant.get("tier") or "free")

@@ -14,6 +14,7 @@ from json import JSONDecodeError
 from typing import Any
 
 from shared.clients.header_tokens import header_safe
+from shared.platform import tally
 from shared.platform.faults import Fault
 
 _factory_lock = threading.Lock()
@@ -65,6 +66,19 @@ def _use_timeout(timeout: float) -> None:
 
 def fetch_model_facts(
     endpoint: str, model_id: str, token: str | None, timeout: float, revision: str | None = None
+) -> ModelFacts:
+    """The model's facts from the Hub; every call counted for /metrics by its outcome (ok or the code)."""
+    try:
+        facts = _fetch_model_facts(endpoint, model_id, token, timeout, revision)
+    except HubError as exc:
+        tally.count("upstream_calls", service="huggingface", outcome=exc.code)
+        raise
+    tally.count("upstream_calls", service="huggingface", outcome="ok")
+    return facts
+
+
+def _fetch_model_facts(
+    endpoint: str, model_id: str, token: str | None, timeout: float, revision: str | None
 ) -> ModelFacts:
     if token is not None and not header_safe(token):
         raise HubError("model_gated", "the Hugging Face token holds characters no HTTP header can carry")

@@ -9,7 +9,7 @@ from shared.accounts import credentials
 from shared.catalog import model_registry
 from shared.catalog.gpu_pools import SelectionError, resolve_tier
 from shared.catalog.model_names import UnknownModel
-from shared.deploy import engine, records, tasks
+from shared.deploy import engine, quotas, records, tasks
 from shared.deploy.deployment_names import claim_name, release_name
 from shared.deploy.endpoint_names import format_name
 from shared.platform.clock import later
@@ -98,6 +98,7 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
             {"field": "deployment_name", "deployment_name": body.deployment_name},
         )
     try:
+        quotas.reserve(svc, owner, quotas.tier_of(svc, owner), dep_id, quotas.gpus_of(dep), new=True)
         # The first task is queued before the record exists; it answers "not yet" until it does.
         engine.schedule(svc, dep_id, "validate", 1)
         tasks.open_task(svc, dep, "deploy", tasks.deploy_task_id(dep_id), {"gpu_tier": body.gpu_tier})
@@ -105,6 +106,7 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
             raise ConflictError("A deployment with this id already exists; retry")
     except BaseException:
         release_name(svc, dep)
+        quotas.release(svc, owner, dep_id)
         raise
     mode = f"; sandbox, scenario {dep.sandbox_scenario}: simulated Runpod, no cost" if sandbox else ""
     records.log(svc, dep_id, "INFO", f"Deployment accepted for {model_id} (gpu_tier={body.gpu_tier}){mode}")

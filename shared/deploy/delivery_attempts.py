@@ -13,6 +13,7 @@ import secrets
 
 from shared.deploy import records
 from shared.deploy.delivery_records import DELIVERIES, queue_attempt, superseding, why_superseded
+from shared.platform import tally
 from shared.platform.clock import iso, later, parse
 from shared.queue.outcome import Outcome, done, not_yet
 from shared.schemas.states import Status, can_move
@@ -65,6 +66,7 @@ def deliver(svc: Services, delivery_id: str, attempt: int) -> Outcome:
         log.exception("webhook attempt of %s crashed", delivery_id)
         status_code, error = None, f"internal error ({type(exc).__name__})"
     ok = status_code is not None and 200 <= status_code < 300
+    tally.count("upstream_calls", service="webhook", outcome="ok" if ok else "refused" if status_code else "error")
     delays = svc.settings.webhook_retry_delays
     step = attempt - int(doc.get("schedule_offset", 0))  # a redelivery of a settled one starts the schedule over
     exhausted = not ok and (permanent or step >= len(delays))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from datetime import datetime
 
 from shared.deploy import records
@@ -20,6 +21,7 @@ from shared.deploy.commit import Move, RefusedMove, move, schedule
 from shared.deploy.moves import fail, mark_ready, note_early_ready, request_delete
 from shared.deploy.step_context import StepContext
 from shared.deploy.step_table import STEPS
+from shared.platform import tally
 from shared.platform.clock import later
 from shared.platform.errors import Contention
 from shared.platform.faults import Fault
@@ -66,6 +68,7 @@ def run_step(svc: Services, deployment_id: str, step: str, seq: int, issued_at: 
     if outcome is not None:
         return outcome
     ctx = StepContext(svc, dep, dep.lease_id or "")
+    started = time.monotonic()
     try:
         if _past_deadline(ctx):
             return done("deadline passed")
@@ -82,6 +85,7 @@ def run_step(svc: Services, deployment_id: str, step: str, seq: int, issued_at: 
             detail = f": {exc}" if isinstance(exc, RefusedMove) else ""  # other texts may carry anything
             ctx.retry("internal_error", f"unexpected error ({type(exc).__name__}{detail})"[:500])
     finally:
+        tally.observe("step_duration_seconds", time.monotonic() - started, step=step)
         # Every path that did not commit a move of ours gives the lease back at once, so whatever
         # superseded this step (a DELETE's cleanup, a re-drive) does not wait for the lease to expire.
         if not ctx.finished:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from shared.deploy import moves, notify, records, update_moves
 from shared.deploy.commit import Move, move
 from shared.deploy.green import UPDATE_STEPS
+from shared.platform import tally
 from shared.platform.clock import later
 from shared.platform.faults import Fault
 from shared.platform.retry import step_policy
@@ -125,6 +126,7 @@ class StepContext:
 
     def fail(self, code: str, message: str, retryable: bool = False) -> None:
         """Fail what this step brings up: the deployment, or (a green update's step) only the update."""
+        tally.count("step_failures", step=self.dep.step or "unknown", code=code)
         error = ErrorInfo(code=code, message=message, retryable=retryable, step=self.dep.step)
         failing = update_moves.fail_update if self.dep.step in UPDATE_STEPS else moves.fail
         _, moved = failing(self.svc, self.dep.deployment_id, error, self.lease_id, self.dep.seq)

@@ -31,6 +31,18 @@ class ForbiddenError(ApiError):
     status, name = 403, "ForbiddenError"
 
 
+class TierError(ApiError):
+    """The tenant's tier does not include the feature; details name the tier and the tiers that do."""
+
+    status, name = 403, "TierError"
+
+
+class QuotaExceededError(ApiError):
+    """Past one of the tier's quotas; details carry the quota, its limit and the current use."""
+
+    status, name = 403, "QuotaExceededError"
+
+
 class NotFoundError(ApiError):
     status, name = 404, "NotFoundError"
 

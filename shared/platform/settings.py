@@ -62,6 +62,11 @@ class Settings(BaseModel):
     sandbox_poll_interval_seconds: float = Field(default=1.0, gt=0)  # wait_ready's pace on a sandbox endpoint
 
     rate_limit_per_minute: int = Field(default=100, ge=1)
+    # What each tenant tier may do: a path to a JSON file or the JSON itself (shared/catalog/data/tiers.json's
+    # shape); unset: that shipped table (seed 004's).
+    tiers: str | None = None
+    # GET /metrics without the admin token (for a Prometheus scraper); by default it needs X-Admin-Token.
+    metrics_public: bool = False
     # Failed API-key / admin-token authentications per client address a minute, then 429 for the minute.
     auth_failures_per_minute: int = Field(default=20, ge=1)
     # X-Forwarded-For entries appended by proxies you trust (0: the peer address is the client).

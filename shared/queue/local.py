@@ -76,3 +76,12 @@ class LocalTaskQueue:
             )
         self.wakeup.set()
         return cur.rowcount == 1
+
+    def stats(self) -> dict[str, int]:
+        """Tasks by state (pending, leased, done, dead) and `retried`: tasks delivered more than once."""
+        with self._lock:
+            if self._conn is None:
+                self._conn = open_queue_db(self.path)
+            rows = self._conn.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state").fetchall()
+            (retried,) = self._conn.execute("SELECT COUNT(*) FROM tasks WHERE attempts > 1").fetchone()
+        return {**{"pending": 0, "leased": 0, "done": 0, "dead": 0}, **dict(rows), "retried": int(retried)}

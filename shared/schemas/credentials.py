@@ -113,3 +113,17 @@ class CredentialView(BaseModel):
 
 class CredentialList(BaseModel):
     data: list[CredentialView]
+
+
+class AdminCredentialCreate(CredentialCreate):
+    """POST /admin/credentials (seed 004): a credential stored for the tenant the body names."""
+
+    tenant_id: str = Field(min_length=1, max_length=64)
+
+
+class AdminCredentialView(CredentialView):
+    tenant_id: str
+
+
+class AdminCredentialList(BaseModel):
+    data: list[AdminCredentialView]

@@ -13,6 +13,7 @@ import httpx
 from shared.clients.header_tokens import UnsafeToken, bearer
 from shared.clients.runpod.config import RunpodConfig
 from shared.clients.runpod.errors import RunpodError, error_from
+from shared.platform import tally
 
 
 class Connection:
@@ -40,9 +41,10 @@ class Connection:
                 method, url, headers=headers, timeout=timeout or self._config.timeout_seconds, **kwargs
             )
         except httpx.HTTPError as exc:
-            raise transport_error(exc) from None
+            raise counted(transport_error(exc)) from None
         if not resp.is_success:
-            raise error_from(resp)
+            raise counted(error_from(resp))
+        tally.count(UPSTREAM_CALLS, service="runpod", outcome="ok")
         return decode(resp)
 
     def _open_stream(self, method: str, url: str, *, timeout: httpx.Timeout, **kwargs: Any) -> httpx.Response:
@@ -52,11 +54,20 @@ class Connection:
             request = self._http.build_request(method, url, headers=headers, timeout=timeout, **kwargs)
             resp = self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
-            raise transport_error(exc) from None
+            raise counted(transport_error(exc)) from None
         if resp.is_success:
+            tally.count(UPSTREAM_CALLS, service="runpod", outcome="ok")
             return resp
         read_all(resp)
-        raise error_from(resp)
+        raise counted(error_from(resp))
+
+
+UPSTREAM_CALLS = "upstream_calls"  # /metrics: calls by service and outcome ("ok" or the error's kind)
+
+
+def counted(err: RunpodError) -> RunpodError:
+    tally.count(UPSTREAM_CALLS, service="runpod", outcome=err.kind)
+    return err
 
 
 def transport_error(exc: httpx.HTTPError) -> RunpodError:

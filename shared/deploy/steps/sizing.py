@@ -13,6 +13,7 @@ from shared.catalog import gpu_pools, vram
 from shared.catalog.worker_image import plan_worker
 from shared.clients.hub import HubError, ModelFacts, fetch_model_facts
 from shared.clients.runpod import RunpodError
+from shared.deploy import quotas
 from shared.deploy.commit import Move
 from shared.deploy.step_context import StepContext
 from shared.platform.crypto import CryptoError
@@ -104,6 +105,7 @@ def choose(svc: Services, dep: Deployment) -> tuple[Change, str]:
     """The GPU pools, count and worker image for `dep`'s sized model: (the change, the line saying it)."""
     required = float(dep.model_facts.get("required_vram_gb") or dep.model_vram_gb or ASSUMED_VRAM_GB)
     choice = gpu_pools.select(required, dep.gpu_tier, dep.gpu_count_requested)
+    quotas.reserve_choice(svc, dep, choice.gpu_count)
     price, source = _catalog_price(svc, dep, choice.pools[0])
     plan = plan_worker(
         svc.settings,
