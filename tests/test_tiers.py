@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.e2e_support import create_body, fresh_rate_window
+from tests.e2e_support import create_body, fresh_rate_window, wait_until
 
 # pro's quotas made small, so the tests reach them; the other tiers as shipped.
 QUOTA_TABLE = {
@@ -188,3 +188,28 @@ def test_requests_per_minute_follow_the_tier(quota_server) -> None:
 def test_an_invalid_tier_table_stops_the_server(start_server) -> None:
     with pytest.raises(RuntimeError, match="TIERS"):
         start_server(env={"TIERS": '{"tiers": {"free": {}}}'})
+
+
+def test_updates_need_the_tier_and_its_quotas(quota_server, fakes) -> None:
+    server = quota_server
+    _, free = tenant(server, None, "FreeUpd")
+    for method, path, body in (
+        ("PATCH", "/v1/deployments/dep_x", {"max_replicas": 2}),
+        ("POST", "/v1/deployments/dep_x/rollback", None),
+        ("POST", "/deploy", {"model_id": "gpt2"}),
+    ):
+        assert_tier_error(server.client.request(method, path, json=body, headers=free), "free", "instances")
+    _, pro = tenant(server, "pro", "ProUpd")
+    created = create(server, fakes, pro, gpu_count=1)
+    assert created.status_code == 202, created.text
+    dep_id = created.json()["deployment_id"]
+    server.api_key = pro["Authorization"].removeprefix("Bearer ")
+    server.wait_status(dep_id, "ready")
+    last_step = lambda: server.deployment(dep_id)["steps"][-1]  # noqa: E731
+    wait_until(lambda: last_step()["name"] == "finalize" and last_step()["state"] != "running", message="no finalize")
+    for change in ({"max_replicas": 3}, {"gpu_count": 3}):  # in place, and green: refused before either starts
+        refused = server.client.patch(f"/v1/deployments/{dep_id}", json=change, headers=pro)
+        assert quota_error(refused)["quota"] == "gpus_per_deployment", change
+    assert server.deployment(dep_id)["update"] is None
+    allowed = server.client.patch(f"/v1/deployments/{dep_id}", json={"max_replicas": 2}, headers=pro)
+    assert allowed.status_code == 202, allowed.text

@@ -92,6 +92,18 @@ def reserve_scale(svc: Services, dep: Deployment, max_replicas: int) -> None:
         reserve(svc, dep.owner, tier_of(svc, dep.owner), dep.deployment_id, gpus_of(wanted), new=False)
 
 
+def reserve_update(svc: Services, dep: Deployment, changes: dict[str, Any]) -> None:
+    """An update that asks for more replicas or GPUs per worker needs the tier's room for them, before it starts."""
+    wanted = dep.model_copy(
+        update={
+            "max_replicas": changes.get("max_replicas", dep.max_replicas),
+            "gpu_count": changes.get("gpu_count_requested") or dep.gpu_count,
+        }
+    )
+    if gpus_of(wanted) > gpus_of(dep):
+        reserve(svc, dep.owner, tier_of(svc, dep.owner), dep.deployment_id, gpus_of(wanted), new=False)
+
+
 def reserve_choice(svc: Services, dep: Deployment, gpu_count: int) -> None:
     """select_gpu chose `gpu_count` GPUs per worker (auto may need more than the 1 the create held): a
     `quota_exceeded` fault (the deployment fails, saying which quota) unless the tier allows them."""

@@ -14,7 +14,7 @@ from typing import Any
 from shared.accounts.credentials import deployment_runpod
 from shared.catalog.gpu_pools import SelectionError, resolve_tier
 from shared.clients.runpod import RunpodError
-from shared.deploy import engine, records, scaling, tasks
+from shared.deploy import engine, quotas, records, scaling, tasks
 from shared.deploy.green import CONFIG_KEYS, IN_PLACE_KEYS, config_of
 from shared.platform.clock import later
 from shared.platform.errors import ConflictError, ServiceUnavailableError, ValidationError
@@ -35,6 +35,7 @@ def patch(svc: Services, owner: str, deployment_id: str, body: UpdateDeploymentR
     require_updatable(dep)
     if not changes:
         return _in_place(svc, dep, {})
+    quotas.reserve_update(svc, dep, changes)
     if all(key in IN_PLACE_KEYS for key in changes):
         return _in_place(svc, dep, changes)
     return begin(svc, dep, "update", lambda d: {**config_of(d), **changes}, sorted(changes))
