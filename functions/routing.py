@@ -55,6 +55,7 @@ class Route:
     responses: dict[int, str | None] = field(default_factory=dict)
     tag: str = "deployments"
     public: bool = True  # listed in /openapi.json and routed by the public gateway
+    documented: bool = True  # False: routed by the gateway but left out of /openapi.json (the console's pages)
     query: dict[str, dict] = field(default_factory=dict)  # query parameter -> JSON schema (for /openapi.json)
 
     @property

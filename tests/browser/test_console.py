@@ -1,0 +1,192 @@
+"""The web console in a real browser (Debian's chromium, driven by selenium through chromedriver).
+
+Sign in, create a deployment from the form, watch the progress bar reach ready and logs stream in, chat
+(streamed), pause and resume, delete with confirmation. Screenshots of the list and the deployment page at
+laptop and phone widths go to test-artifacts/console/ (git-ignored). Any browser console error fails the test.
+Run alone with `pytest -m browser`. `make test` installs chromium first (the browser-deps target).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.conftest import API_KEY, ROOT, Server, launch
+from tests.e2e_support import LLM, Fakes, running_fakes
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = ROOT / "test-artifacts" / "console"
+LAPTOP = (1366, 900)
+PHONE = (390, 844)
+
+
+def _driver() -> WebDriver:
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.fail("chromium and chromedriver are missing: run `make browser-deps` (part of `make test`)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    options.add_argument("--headless=new")
+    options.add_argument(f"--window-size={LAPTOP[0]},{LAPTOP[1]}")
+    options.add_argument("--disable-dev-shm-usage")
+    if os.geteuid() == 0:  # chromium refuses to run its sandbox as root
+        options.add_argument("--no-sandbox")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[Fakes]:
+    with running_fakes() as f:
+        yield f
+        assert f.runpod.violations == [], f.runpod.violations
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes) -> Iterator[Server]:
+    srv = launch(tmp_path_factory.mktemp("console") / "data", fakes.env())
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    driver = _driver()
+    yield driver
+    driver.quit()
+
+
+class Console:
+    """The console as a person uses it: find, type, click, wait (explicit waits only)."""
+
+    def __init__(self, driver: WebDriver, server: Server):
+        self.driver, self.server = driver, server
+        self.errors: list[dict] = []
+
+    def wait(self, timeout: float = 20.0) -> WebDriverWait:
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.1)
+
+    def find(self, css: str, timeout: float = 20.0) -> WebElement:
+        found: WebElement = self.wait(timeout).until(ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
+        return found
+
+    def click(self, css: str) -> None:
+        self.wait().until(ec.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
+
+    def type(self, css: str, text: str) -> None:
+        field = self.find(css)
+        field.clear()
+        field.send_keys(text)
+
+    def heading(self, text: str) -> None:
+        self.wait().until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "main h1"), text))
+
+    def main_status(self, status: str, timeout: float = 60.0) -> None:
+        self.wait(timeout).until(
+            lambda d: d.find_element(By.ID, "main").get_attribute("data-status") == status,
+            f"the deployment page never showed {status}\n--- server log ---\n{self.server.log()}",
+        )
+
+    def screenshot(self, name: str, size: tuple[int, int]) -> Path:
+        """The whole page at this width (the window grows to the page's height, up to 4000 px)."""
+        self.driver.set_window_size(*size)
+        self.wait().until(lambda d: d.execute_script("return window.innerWidth") <= size[0])
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        self.driver.set_window_size(size[0], min(4000, max(size[1], height + 140)))
+        self.driver.execute_script("window.scrollTo(0, 0)")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}-{size[0]}.png"
+        assert self.driver.save_screenshot(str(path)), path
+        return path
+
+    def collect_console(self) -> None:
+        self.errors += [e for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_console_end_to_end(browser: WebDriver, server: Server, fakes: Fakes) -> None:
+    ui = Console(browser, server)
+    browser.get(f"{server.base_url}/console")
+
+    # Sign in: the key is kept in sessionStorage, never in the URL.
+    ui.type("#sign-in input[name=api_key]", API_KEY)
+    ui.click("#sign-in button[type=submit]")
+    ui.heading("Deployments")
+    assert browser.execute_script("return sessionStorage.getItem('orchestrator.apiKey')") == API_KEY
+    assert API_KEY not in browser.current_url
+
+    # New deployment from the form: the GPU choice shows the model's VRAM estimate and prices.
+    ui.click("nav a[href='#/new']")
+    ui.heading("New deployment")
+    ui.type("#create-form input[name=model]", LLM)
+    ui.wait().until(ec.text_to_be_present_in_element((By.ID, "vram-estimate"), "Estimated VRAM"))
+    ui.wait().until(lambda d: d.find_element(By.ID, "create-form").get_attribute("data-pools") == LLM)
+    assert "$" in ui.find(".choices .choice:not(.unfit) label").text
+    ui.type("#create-form input[name=webhook]", fakes.hook_url)
+    sandbox = ui.find("#sandbox")
+    if sandbox.is_selected():
+        sandbox.click()  # against the fake Runpod: a real (fake) key instead of the sandbox
+    ui.type("#create-form input[name=runpod_key]", "rpa_test")
+    ui.click("#create-form button[type=submit]")
+    ui.wait().until(ec.url_contains("#/deployments/dep_"))
+    dep_id = browser.current_url.rsplit("/", 1)[1]
+
+    # Progress to ready; logs stream in over SSE.
+    ui.main_status("ready", timeout=90)
+    ui.wait().until(lambda d: d.find_element(By.CSS_SELECTOR, "#main progress").get_attribute("value") == "100")
+    ui.wait().until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#logs li")) >= 3)
+    assert ui.find("#stream-state").text in {"live", "ended"}
+    assert ui.find("svg.timeline").get_attribute("role") == "img"
+    ui.find("#health-state")
+    ui.screenshot("deployment", LAPTOP)
+    ui.screenshot("deployment", PHONE)
+    browser.set_window_size(*LAPTOP)
+
+    # Chat, streamed through the OpenAI-compatible route.
+    ui.type("#chat-form textarea", "Say hello")
+    ui.click("#chat-form button[type=submit]")
+    ui.wait(30).until(lambda d: d.find_element(By.ID, "chat-answer").get_attribute("data-state") in {"done", "error"})
+    answer = ui.find("#chat-answer")
+    assert answer.get_attribute("data-state") == "done" and answer.text.strip(), answer.text
+
+    # Pause, then resume.
+    ui.click("#pause-resume")
+    ui.main_status("paused")
+    ui.wait().until(ec.text_to_be_present_in_element((By.ID, "pause-resume"), "Resume"))
+    ui.click("#pause-resume")
+    ui.main_status("ready")
+
+    # The list: the row with its status, phase bar, GPU and price.
+    ui.click("nav a[href='#/']")
+    ui.heading("Deployments")
+    row = ui.find(f"tr[data-id='{dep_id}']")
+    assert row.get_attribute("data-status") == "ready"
+    Select(ui.find("select[name=status]")).select_by_value("ready")
+    ui.click("form.filters button[type=submit]")
+    ui.find(f"tr[data-id='{dep_id}']")
+    ui.screenshot("list", LAPTOP)
+    ui.screenshot("list", PHONE)
+    browser.set_window_size(*LAPTOP)
+
+    # Delete, after confirming.
+    ui.click(f"tr[data-id='{dep_id}'] a")
+    ui.main_status("ready")
+    ui.click("#delete")
+    ui.find("#confirm-delete[open]")
+    ui.click("#confirm-delete-button")
+    ui.heading("Deployments")
+    ui.wait().until(lambda _: server.get(f"/v1/deployments/{dep_id}").json().get("status", "gone") != "ready")
+
+    ui.collect_console()
+    assert ui.errors == [], ui.errors
