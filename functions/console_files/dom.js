@@ -1,4 +1,4 @@
-// Small DOM helpers: elements are built with textContent only (never innerHTML), so API text cannot inject markup.
+// Small DOM helpers: elements are built from text nodes only (never parsed as HTML), so API text cannot inject markup.
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
