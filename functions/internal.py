@@ -8,7 +8,9 @@ from functions.http import json_response, parse_body
 from functions.routing import Call
 from shared.deploy import engine, notify, worker_reports
 from shared.platform.errors import ValidationError
+from shared.sandbox import worker_ticks
 from shared.schemas.worker import StepTask, WorkerLogReport, WorkerReport
+from shared.services import Services
 
 
 def deployment_ready(call: Call, deployment_id: str) -> Response:
@@ -38,6 +40,15 @@ def reconcile(call: Call) -> Response:
     return json_response({"result": "reconciled", **stats})
 
 
+def sandbox_tick(svc: Services, endpoint_id: str, tick: int) -> Response:
+    """One report of a simulated worker (shared/sandbox/worker_ticks.py); 503 retries it later."""
+    try:
+        result = worker_ticks.tick(svc.sandbox_world(None), endpoint_id, tick)
+    except worker_ticks.ReportRefused as exc:
+        return json_response({"result": "retry", "reason": str(exc)}, 503, {"Retry-After": "1"})
+    return json_response({"result": result})
+
+
 def run_step(call: Call) -> Response:
     svc, request = call.svc, call.request
     task = parse_body(request, StepTask)
@@ -46,6 +57,8 @@ def run_step(call: Call) -> Response:
         outcome = notify.deliver(svc, task.delivery_id, task.attempt)
     elif task.kind == "step" and task.deployment_id and task.step and task.seq is not None:
         outcome = engine.run_step(svc, task.deployment_id, task.step, task.seq, task.issued_at)
+    elif task.kind == "sandbox" and task.endpoint_id and task.tick is not None:
+        return sandbox_tick(svc, task.endpoint_id, task.tick)
     else:
         raise ValidationError("incomplete task body")
     headers = {"Retry-After": str(int(outcome.retry_after))} if outcome.retry_after else {}

@@ -16,9 +16,13 @@ from shared.platform.clock import utcnow
 from shared.platform.crypto import Cipher
 from shared.platform.settings import ConfigError, Settings, load_settings
 from shared.queue import TaskQueue
+from shared.sandbox.keys import is_sandbox_key
+from shared.sandbox.world import World
 from shared.store import DocumentStore
 
 if TYPE_CHECKING:
+    import httpx
+
     from shared.clients.runpod import RunpodClient
 
 
@@ -33,14 +37,32 @@ class Services:
     runpod_factory: Callable[[str], RunpodClient] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
-    def runpod(self, api_key: str) -> RunpodClient:
-        if self.runpod_factory is not None:
-            return self.runpod_factory(api_key)
+    def runpod(self, api_key: str, tenant_id: str | None = None) -> RunpodClient:
+        """A client acting with `api_key`; the `sandbox` key's reaches the simulated Runpod of `tenant_id`."""
         # Imported here: keeps httpx off cold paths that never call Runpod (authentication, reads).
         from shared.clients.runpod import RunpodClient, RunpodConfig
 
         s = self.settings
-        return RunpodClient(api_key, RunpodConfig(s.runpod_api_base, s.runpod_runtime_base, s.http_timeout_seconds))
+        config = RunpodConfig(s.runpod_api_base, s.runpod_runtime_base, s.http_timeout_seconds)
+        sandbox = self.sandbox_http(api_key, tenant_id)
+        if sandbox is not None:
+            return RunpodClient(api_key, config, sandbox)
+        if self.runpod_factory is not None:
+            return self.runpod_factory(api_key)
+        return RunpodClient(api_key, config)
+
+    def sandbox_http(self, api_key: str, tenant_id: str | None) -> httpx.Client | None:
+        """For the `sandbox` key, an HTTP client whose requests the simulated Runpod answers (never the
+        network, whatever the settings); None for any other key."""
+        if not is_sandbox_key(api_key):
+            return None
+        # The simulated Runpod brings httpx: imported only when a sandbox deployment calls it
+        from shared.sandbox.transport import sandbox_client
+
+        return sandbox_client(self.sandbox_world(tenant_id), self.settings.http_timeout_seconds)
+
+    def sandbox_world(self, tenant_id: str | None) -> World:
+        return World(self.store, self.queue, self.settings, self.cipher, self.clock, tenant_id)
 
     def now(self) -> datetime:
         return self.clock()

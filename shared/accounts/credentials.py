@@ -11,6 +11,7 @@ from shared.clients.runpod import RunpodError
 from shared.platform.clock import iso
 from shared.platform.crypto import CryptoError
 from shared.platform.errors import ConflictError, NotFoundError, ValidationError
+from shared.sandbox.keys import is_sandbox_key
 from shared.schemas.credentials import CredentialCreate, CredentialView
 from shared.schemas.states import Status
 from shared.schemas.stored import DEPLOYMENTS, Deployment
@@ -29,6 +30,8 @@ class MissingCredential(CryptoError):
 
 
 def mask(key: str) -> str:
+    if is_sandbox_key(key):
+        return key  # not a secret
     head = key[:4] if key.startswith("rpa_") else ""
     return f"{head}****{key[-4:]}" if len(key) > 8 else "****"
 
@@ -122,10 +125,12 @@ def validate(svc: Services, tenant_id: str, cred_id: str) -> CredentialView:
     """A cheap authenticated Runpod call (list endpoints) tells whether the key works."""
     doc = find(svc, tenant_id, cred_id)
     error = None
+    valid: bool | None = True
+    key = key_of(svc, doc)
     try:
-        with svc.runpod(key_of(svc, doc)) as client:
-            client.list_endpoints()
-        valid: bool | None = True
+        if not is_sandbox_key(key):  # the sandbox key always works and never reaches Runpod
+            with svc.runpod(key, tenant_id) as client:
+                client.list_endpoints()
     except RunpodError as exc:
         valid = False if exc.kind in ("unauthorized", "forbidden") else None
         error = exc.message
@@ -172,4 +177,4 @@ def deployment_key(svc: Services, dep: Deployment) -> str:
 
 def deployment_runpod(svc: Services, dep: Deployment) -> RunpodClient:
     """A Runpod client acting with the deployment's key (see `deployment_key`)."""
-    return svc.runpod(deployment_key(svc, dep))
+    return svc.runpod(deployment_key(svc, dep), dep.owner)

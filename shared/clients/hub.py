@@ -21,8 +21,9 @@ _factory_timeout: float | None = None
 
 
 class HubError(Fault):
-    def __init__(self, code: str, message: str, transient: bool = False):
+    def __init__(self, code: str, message: str, transient: bool = False, unreachable: bool = False):
         super().__init__(code, message, transient=transient)
+        self.unreachable = unreachable  # no answer at all (network error, timeout): not the Hub saying no
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,11 @@ def fetch_model_facts(endpoint: str, model_id: str, token: str | None, timeout: 
         if status is not None and status < 500 and status != 429:
             raise HubError("model_not_found", f"Hugging Face rejected {model_id} ({status})") from None
         raise HubError("hf_unavailable", f"Hugging Face is unavailable ({status})", transient=True) from None
-    except (httpx2.HTTPError, JSONDecodeError, UnicodeDecodeError) as exc:  # network, timeouts, a body not JSON
+    except httpx2.HTTPError as exc:  # network errors, timeouts
+        raise HubError(
+            "hf_unavailable", f"cannot reach Hugging Face ({type(exc).__name__})", transient=True, unreachable=True
+        ) from None
+    except (JSONDecodeError, UnicodeDecodeError) as exc:  # a body not JSON
         raise HubError("hf_unavailable", f"cannot reach Hugging Face ({type(exc).__name__})", transient=True) from None
     return _facts(model_id, info, gated)
 

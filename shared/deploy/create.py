@@ -14,6 +14,7 @@ from shared.deploy.deployment_names import claim_name, release_name
 from shared.deploy.endpoint_names import format_name
 from shared.platform.clock import later
 from shared.platform.errors import ConflictError, ValidationError
+from shared.sandbox.keys import SANDBOX_KEY, is_sandbox_key
 from shared.schemas.deployments import CreateDeploymentRequest, CreateDeploymentResponse
 from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
@@ -45,7 +46,12 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
     except ValueError as exc:
         raise ValidationError(f"user_webhook_url {exc}", {"field": "user_webhook_url"}) from None
     inline = body.user_runpod_key.get_secret_value() if body.user_runpod_key else None
+    if body.sandbox_scenario is not None:
+        inline = SANDBOX_KEY
     key, credential_id = credentials.key_source(svc, owner, inline, body.credential_id)
+    sandbox = is_sandbox_key(key)
+    if sandbox and not svc.settings.sandbox_on:
+        raise ValidationError("The sandbox is turned off on this install (SANDBOX_ENABLED)", {"field": "sandbox"})
     try:
         resolve_tier(body.gpu_tier)
     except SelectionError as exc:
@@ -82,6 +88,8 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         gpu_count_requested=body.gpu_count,
         extra_env=body.env,
         data_center_ids=body.data_center_ids,
+        sandbox=sandbox,
+        sandbox_scenario=(body.sandbox_scenario or "ok") if sandbox else None,
     )
     # The claim and the insert succeed or fail together (a crashed create's claim goes stale: claim_name).
     if body.deployment_name is not None and not claim_name(svc, owner, body.deployment_name, dep_id):
@@ -97,7 +105,8 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
     except BaseException:
         release_name(svc, dep)
         raise
-    records.log(svc, dep_id, "INFO", f"Deployment accepted for {model_id} (gpu_tier={body.gpu_tier})")
+    mode = f"; sandbox, scenario {dep.sandbox_scenario}: simulated Runpod, no cost" if sandbox else ""
+    records.log(svc, dep_id, "INFO", f"Deployment accepted for {model_id} (gpu_tier={body.gpu_tier}){mode}")
     return CreateDeploymentResponse(
         deployment_id=dep_id,
         status=dep.status,
@@ -105,4 +114,5 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         estimated_ready_seconds=ESTIMATED_READY_SECONDS,
         webhook_url=dep.webhook_url,
         created_at=now,
+        sandbox=sandbox,
     )

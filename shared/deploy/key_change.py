@@ -8,6 +8,7 @@ from shared.accounts.credentials import CREDENTIALS, find, get, key_of, mask, us
 from shared.clients.runpod import RunpodError
 from shared.deploy import records
 from shared.platform.errors import ConflictError, NotFoundError, ServiceUnavailableError, ValidationError
+from shared.sandbox.keys import SANDBOX_KEY, is_sandbox_key
 from shared.schemas.credentials import (
     CredentialUpdate,
     CredentialView,
@@ -30,7 +31,7 @@ def check_reach(svc: Services, key: str, deps: list[Deployment]) -> None:
     if not holding:
         return
     try:
-        with svc.runpod(key) as client:
+        with svc.runpod(key, holding[0].owner) as client:
             visible = {str(e.get("id")) for e in client.list_endpoints()}
     except RunpodError as exc:
         if exc.kind in ("unauthorized", "forbidden"):
@@ -48,10 +49,16 @@ def check_reach(svc: Services, key: str, deps: list[Deployment]) -> None:
         )
 
 
+def same_world(old: str, new: str, field: str) -> None:
+    """A key never moves a deployment between the sandbox and Runpod: its endpoint lives in one of them."""
+    if is_sandbox_key(old) != is_sandbox_key(new):
+        raise ValidationError("A key cannot move deployments between the sandbox and Runpod", {"field": field})
+
+
 def replace(svc: Services, tenant_id: str, cred_id: str, body: CredentialUpdate) -> CredentialView:
     """A new key for a stored credential: deployments refer to it, so they all act with the new key at once."""
-    find(svc, tenant_id, cred_id)
     key = body.api_key.get_secret_value()
+    same_world(key_of(svc, find(svc, tenant_id, cred_id)), key, "api_key")
     check_reach(svc, key, [d for i in users(svc, tenant_id, cred_id) if (d := records.load(svc, i)) is not None])
     secret = svc.cipher.encrypt(key, context=cred_id)
 
@@ -82,9 +89,11 @@ def change_deployment_key(svc: Services, dep: Deployment, body: DeploymentCreden
             raise ValidationError(f"Credential {body.credential_id} not found", {"field": "credential_id"}) from None
         cred_id: str | None = body.credential_id
         inline, masked = "", doc["masked_key"]
+        same_world(SANDBOX_KEY if dep.sandbox else "", key_of(svc, doc), "credential_id")
         check_reach(svc, key_of(svc, doc), [dep])
     else:
         key = body.user_runpod_key.get_secret_value() if body.user_runpod_key else ""
+        same_world(SANDBOX_KEY if dep.sandbox else "", key, "user_runpod_key")
         check_reach(svc, key, [dep])
         cred_id, inline, masked = None, svc.cipher.encrypt(key, context=deployment_id), mask(key)
 

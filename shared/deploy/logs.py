@@ -141,6 +141,7 @@ def status_event(dep: Deployment) -> dict[str, Any]:
         "progress": progress,
         "message": dep.worker_message,
         "error": dep.error.model_dump() if dep.error else None,
+        "sandbox": dep.sandbox,
     }
 
 

@@ -56,6 +56,7 @@ def payload_for(dep: Deployment, event: str, sequence: int | None = None, occurr
         "ready_at": iso(dep.ready_at) if dep.ready_at else None,
         "occurred_at": occurred_at,
         "sequence": sequence,
+        "sandbox": dep.sandbox,
     }
 
 

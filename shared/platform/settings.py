@@ -56,6 +56,10 @@ class Settings(BaseModel):
     # the reconciler only ever deletes endpoints marked with it. Generated into DATA_DIR locally.
     install_id: str | None = None
     allow_private_webhooks: bool | None = None
+    # The sandbox (Runpod key `sandbox`, a simulated Runpod built in): None = on for the embedded default.
+    sandbox_enabled: bool | None = None
+    sandbox_time_scale: float = Field(default=1.0, gt=0, le=1000)  # times the simulated workers take
+    sandbox_poll_interval_seconds: float = Field(default=1.0, gt=0)  # wait_ready's pace on a sandbox endpoint
 
     rate_limit_per_minute: int = Field(default=100, ge=1)
     # Failed API-key / admin-token authentications per client address a minute, then 429 for the minute.
@@ -183,6 +187,10 @@ class Settings(BaseModel):
         if self.allow_private_webhooks is not None:
             return self.allow_private_webhooks
         return self.orchestrator_backend == "local"
+
+    @property
+    def sandbox_on(self) -> bool:
+        return self.sandbox_enabled if self.sandbox_enabled is not None else self.orchestrator_backend == "local"
 
     @cached_property
     def api_key_entries(self) -> list[tuple[str | None, str]]:

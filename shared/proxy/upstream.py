@@ -46,7 +46,7 @@ def connect(svc: Services, dep: Deployment) -> RuntimeClient:
         )
     s = svc.settings
     config = RunpodConfig(s.runpod_api_base, s.runpod_runtime_base, s.http_timeout_seconds)
-    return RuntimeClient(key, config, dep.runpod_endpoint_id or "")
+    return RuntimeClient(key, config, dep.runpod_endpoint_id or "", svc.sandbox_http(key, dep.owner))
 
 
 @contextmanager

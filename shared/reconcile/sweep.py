@@ -20,6 +20,7 @@ from shared.deploy import records
 from shared.deploy.endpoint_names import parse_name
 from shared.platform.clock import iso, later, parse
 from shared.reconcile.run import Budget, rotated, save_cursor, saved_cursor
+from shared.sandbox.keys import is_sandbox_key
 from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
 from shared.services import Services
@@ -57,6 +58,8 @@ def _account_keys(svc: Services, now: datetime) -> Iterator[tuple[str, str]]:
         except Exception as exc:  # one unreadable record must not stop the sweep of the others
             log.warning("reconciler: no usable Runpod key on %s (%s)", doc.get("deployment_id"), type(exc).__name__)
             continue
+        if is_sandbox_key(key):
+            continue  # the simulated Runpod's endpoints go with their deployments; nothing to sweep at Runpod
         account = hashlib.sha256(key.encode()).hexdigest()
         if account not in seen:
             seen.add(account)

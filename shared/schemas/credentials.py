@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from shared.clients.header_tokens import check_token
 from shared.platform.clock import Timestamp
+from shared.sandbox.keys import SANDBOX_KEY
 
 
 def _checked(value: SecretStr | None) -> SecretStr | None:
@@ -19,7 +20,9 @@ def _checked(value: SecretStr | None) -> SecretStr | None:
 class CredentialCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    provider: Literal["runpod"] = "runpod"
+    provider: Literal["runpod", "sandbox"] = Field(
+        default="runpod", description="sandbox: the simulated Runpod (test mode; no key needed)"
+    )
     name: str = Field(default="Runpod", min_length=1, max_length=100)
     api_key: SecretStr | None = Field(default=None, min_length=1, max_length=512)
     credentials: dict[str, SecretStr] | None = Field(default=None, description='Seed 004 form: {"api_key": "..."}')
@@ -39,11 +42,17 @@ class CredentialCreate(BaseModel):
 
     @model_validator(mode="after")
     def _one_key(self) -> CredentialCreate:
+        if self.provider == "sandbox":
+            if self.api_key is not None or self.credentials is not None:
+                raise ValueError("a sandbox credential holds no key")
+            return self
         if self.api_key is None and not (self.credentials and "api_key" in self.credentials):
             raise ValueError("give api_key (or credentials.api_key)")
         return self
 
     def key(self) -> str:
+        if self.provider == "sandbox":
+            return SANDBOX_KEY
         if self.api_key is not None:
             return self.api_key.get_secret_value()
         return (self.credentials or {})["api_key"].get_secret_value()

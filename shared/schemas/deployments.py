@@ -9,9 +9,22 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from shared.clients.header_tokens import check_token
 from shared.platform.clock import Timestamp
+from shared.sandbox.keys import Scenario
 from shared.schemas.rules import DEPLOYMENT_NAME, MAX_REPLICAS, check_scaling, check_webhook_url, check_worker_env
 from shared.schemas.states import Status
 from shared.schemas.stored import HF_REPO_ID, ErrorInfo, LogEntry, LogLine, StepRecord
+
+SANDBOX_FIELD = (
+    "Run in the sandbox: the real product against a simulated Runpod, free, no Runpod key needed. "
+    '`true`, or `{"scenario": ...}` to rehearse a failure (crash_loop ends failed with worker_unhealthy, '
+    "no_capacity waits for GPUs, slow_start takes minutes). The Runpod key `sandbox` does the same."
+)
+
+
+class SandboxOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: Scenario = Field(default="ok", description="How the simulated worker behaves")
 
 
 class CreateDeploymentRequest(BaseModel):
@@ -47,6 +60,7 @@ class CreateDeploymentRequest(BaseModel):
     gpu_count: int | None = Field(default=None, ge=1, le=8, description="GPUs per worker (default: fewest that fit)")
     env: dict[str, str] = Field(default_factory=dict, description="Extra worker environment (no secrets)")
     data_center_ids: list[str] = Field(default_factory=list, max_length=20, description="Preferred data centers")
+    sandbox: bool | SandboxOptions = Field(default=False, description=SANDBOX_FIELD)
 
     @field_validator("user_runpod_key", "user_hf_token")
     @classmethod
@@ -93,7 +107,16 @@ class CreateDeploymentRequest(BaseModel):
         if self.provider is not None and self.model_name is None:
             raise ValueError("provider goes with model_name")
         check_scaling(self.min_replicas, self.max_replicas)
+        if self.sandbox_scenario is not None and (self.user_runpod_key is not None or self.credential_id is not None):
+            raise ValueError("a sandbox deployment takes no Runpod key: leave out user_runpod_key and credential_id")
         return self
+
+    @property
+    def sandbox_scenario(self) -> str | None:
+        """The scenario asked for with `sandbox`, or None when `sandbox` is false."""
+        if isinstance(self.sandbox, SandboxOptions):
+            return self.sandbox.scenario
+        return "ok" if self.sandbox else None
 
 
 class CreateDeploymentResponse(BaseModel):
@@ -103,6 +126,7 @@ class CreateDeploymentResponse(BaseModel):
     estimated_ready_seconds: int
     webhook_url: str | None
     created_at: Timestamp
+    sandbox: bool = False
 
 
 class DeletionInfo(BaseModel):
@@ -158,6 +182,8 @@ class DeploymentResponse(BaseModel):
     deletion: DeletionInfo | None = None
     cost: CostInfo | None = None
     updated_at: Timestamp | None = None
+    sandbox: bool = Field(default=False, description="Runs against the simulated Runpod (free, test mode)")
+    sandbox_scenario: str | None = None
 
 
 class DeploymentSummary(BaseModel):
@@ -176,6 +202,7 @@ class DeploymentSummary(BaseModel):
     phase: str | None = None
     progress: int | None = None
     cost: CostInfo | None = None
+    sandbox: bool = False
 
 
 class DeploymentList(BaseModel):

@@ -100,6 +100,8 @@ class Deployment(BaseModel):
     deletion_requested_at: Timestamp | None = None
     price_per_gpu_hour: float | None = None
     price_source: str | None = None
+    sandbox: bool = False  # runs against the simulated Runpod (key `sandbox`): free, never reaches Runpod
+    sandbox_scenario: str | None = None  # ok, crash_loop, no_capacity or slow_start (sandbox only)
 
     step: str | None = None
     seq: int = 0

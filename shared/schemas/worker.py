@@ -73,10 +73,12 @@ class StepTask(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["step", "webhook"] = "step"
+    kind: Literal["step", "webhook", "sandbox"] = "step"  # sandbox: a simulated worker's tick
     deployment_id: str | None = None
     step: str | None = None
     seq: int | None = Field(default=None, ge=0, le=MAX_COUNTER)
     delivery_id: str | None = Field(default=None, max_length=128)
     attempt: int | None = Field(default=None, ge=0, le=MAX_COUNTER)
     issued_at: Timestamp | None = None
+    endpoint_id: str | None = Field(default=None, max_length=64)
+    tick: int | None = Field(default=None, ge=0, le=MAX_COUNTER)

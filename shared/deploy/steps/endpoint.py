@@ -11,6 +11,7 @@ from shared.deploy import records
 from shared.deploy.commit import Move
 from shared.deploy.step_context import StepContext
 from shared.platform.crypto import callback_secret
+from shared.sandbox.keys import SCENARIO_ENV
 from shared.schemas.states import GONE, Status
 from shared.schemas.stored import Deployment
 
@@ -32,6 +33,8 @@ def endpoint_body(ctx: StepContext) -> dict[str, Any]:
         "ORCHESTRATOR_CALLBACK_URL": f"{s.base_url}/internal/deployment-ready/{dep.deployment_id}",
         "ORCHESTRATOR_CALLBACK_SECRET": callback_secret(s.internal_secret.get_secret_value(), dep.deployment_id),
     }
+    if dep.sandbox:
+        env[SCENARIO_ENV] = dep.sandbox_scenario or "ok"  # what the simulated worker is to do
     if dep.model_facts.get("hf_token"):
         env["HF_TOKEN"] = ctx.svc.cipher.decrypt(dep.model_facts["hf_token"], context=dep.deployment_id)
     if dep.worker.get("kind") == "inference-container" and dep.model_facts.get("sha"):
@@ -83,7 +86,7 @@ def create_endpoint(ctx: StepContext) -> None:
         Move(
             next_step="wait_ready",
             status=Status.DOWNLOADING_MODEL,
-            delay=ctx.settings.ready_poll_interval_seconds,
+            delay=poll_interval(ctx),
             message=("INFO", f"Runpod endpoint {endpoint_id} {how}; the worker is starting and downloading the model"),
         )
     )
@@ -143,6 +146,16 @@ def wait_ready(ctx: StepContext) -> None:
     _poll_again(ctx, waiting, unhealthy_polls=0)
 
 
+def poll_interval(ctx: StepContext) -> float:
+    """A simulated endpoint is polled at the sandbox's pace (its workers take seconds, not minutes)."""
+    s = ctx.settings
+    return (
+        min(s.ready_poll_interval_seconds, s.sandbox_poll_interval_seconds)
+        if ctx.dep.sandbox
+        else s.ready_poll_interval_seconds
+    )
+
+
 def _poll_again(ctx: StepContext, note: str, unhealthy_polls: int | None = None) -> None:
     def apply(d: Deployment) -> None:
         if unhealthy_polls is not None:
@@ -152,7 +165,7 @@ def _poll_again(ctx: StepContext, note: str, unhealthy_polls: int | None = None)
     ctx.advance(
         Move(
             next_step="wait_ready",
-            delay=ctx.settings.ready_poll_interval_seconds,
+            delay=poll_interval(ctx),
             apply=apply,
             outcome="waiting",
         )

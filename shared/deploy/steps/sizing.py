@@ -5,11 +5,12 @@ from __future__ import annotations
 from shared.accounts.credentials import deployment_runpod
 from shared.catalog import gpu_pools, vram
 from shared.catalog.worker_image import plan_worker
-from shared.clients.hub import fetch_model_facts
+from shared.clients.hub import HubError, ModelFacts, fetch_model_facts
 from shared.clients.runpod import RunpodError
 from shared.deploy.commit import Move
 from shared.deploy.step_context import StepContext
 from shared.platform.crypto import CryptoError
+from shared.sandbox.catalog import known_models, offline_facts
 from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
 
@@ -28,7 +29,7 @@ def _hf_token(ctx: StepContext) -> str | None:
 def validate(ctx: StepContext) -> None:
     dep = ctx.dep
     ctx.log("INFO", f"Validating Hugging Face model {dep.model_id}")
-    facts = fetch_model_facts(ctx.settings.hf_endpoint, dep.model_id, _hf_token(ctx), ctx.settings.http_timeout_seconds)
+    facts = _model_facts(ctx)
     estimate = vram.estimate(facts)
     required = estimate.required_gb
     registered = dep.model_facts.get("registry_vram_gb")
@@ -66,6 +67,25 @@ def validate(ctx: StepContext) -> None:
     )
 
 
+def _model_facts(ctx: StepContext) -> ModelFacts:
+    """From the Hub; for a sandbox deployment with the Hub out of reach, from the sandbox's offline catalog."""
+    dep, s = ctx.dep, ctx.settings
+    try:
+        return fetch_model_facts(s.hf_endpoint, dep.model_id, _hf_token(ctx), s.http_timeout_seconds)
+    except HubError as exc:
+        if not (dep.sandbox and exc.unreachable):
+            raise
+        facts = offline_facts(dep.model_id)
+        if facts is None:
+            known = ", ".join(known_models())
+            raise HubError(
+                "model_not_found",
+                f"{exc.message}, and {dep.model_id} is not in the sandbox's offline catalog (it knows: {known})",
+            ) from None
+        ctx.log("WARNING", f"Hugging Face is out of reach ({exc.message}): using the sandbox's offline catalog")
+        return facts
+
+
 def select_gpu(ctx: StepContext) -> None:
     dep = ctx.dep
     required = float(dep.model_facts.get("required_vram_gb") or dep.model_vram_gb or ASSUMED_VRAM_GB)
@@ -100,7 +120,10 @@ def select_gpu(ctx: StepContext) -> None:
 
 
 def _catalog_price(ctx: StepContext, pool_id: str) -> tuple[float | None, str]:
-    """Runpod's live serverless price for the pool when the catalog answers; the shipped table otherwise."""
+    """Runpod's live serverless price for the pool when the catalog answers; the shipped table otherwise.
+    Nothing costs money in the sandbox."""
+    if ctx.dep.sandbox:
+        return 0.0, "sandbox"
     try:
         with deployment_runpod(ctx.svc, ctx.dep) as client:
             for gpu in client.list_gpus():
