@@ -10,6 +10,7 @@ from functions.routing import Call
 from shared.catalog import pool_options, vram
 from shared.clients.hub import HubError, fetch_model_facts
 from shared.platform.errors import ValidationError
+from shared.sandbox.catalog import offline_facts
 from shared.schemas.gpu_pools import GpuPoolList, GpuPoolOption
 from shared.schemas.stored import HF_REPO_ID
 
@@ -20,7 +21,11 @@ def _estimate(call: Call, model_id: str) -> tuple[float | None, str | None]:
     try:
         facts = fetch_model_facts(settings.hf_endpoint, model_id, None, settings.http_timeout_seconds)
     except HubError as err:
-        return None, err.message
+        # The Hub out of reach (offline laptop, CI): the sandbox's catalog answers, as in the validate step.
+        offline = offline_facts(model_id) if err.unreachable and settings.sandbox_on else None
+        if offline is None:
+            return None, err.message
+        facts = offline
     estimate = vram.estimate(facts)
     if estimate.weights_bytes == 0:
         return None, f"the Hub lists no weight sizes for {model_id}"

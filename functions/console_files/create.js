@@ -41,6 +41,11 @@ export function renderCreate(main, { announce, go }) {
     field("Runpod API key (optional)", key, "Blank: your default stored credential. Not needed in the sandbox."),
     submit, error);
   replace(main, form);
+  const keyNeeded = () => {
+    key.disabled = sandbox.checked;  // a sandbox deployment takes no Runpod key
+  };
+  sandbox.addEventListener("change", keyNeeded);
+  keyNeeded();
 
   let timer = null;
   let asked = "";
@@ -81,8 +86,8 @@ export function renderCreate(main, { announce, go }) {
     body.min_replicas = Number(minR.value);
     body.max_replicas = Number(maxR.value);
     if (webhook.value.trim()) body.user_webhook_url = webhook.value.trim();
-    if (key.value.trim()) body.user_runpod_key = key.value.trim();
     if (sandbox.checked) body.sandbox = true;
+    else if (key.value.trim()) body.user_runpod_key = key.value.trim();
     submit.disabled = true;
     try {
       const created = await post("/v1/deployments", body);

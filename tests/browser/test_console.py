@@ -1,7 +1,9 @@
 """The web console in a real browser (Debian's chromium, driven by selenium through chromedriver).
 
-Sign in, create a deployment from the form, watch the progress bar reach ready and logs stream in, chat
-(streamed), pause and resume, delete with confirmation. Screenshots of the list and the deployment page at
+Sign in, create a sandbox deployment from the form, watch the progress bar reach ready and logs stream in,
+chat (streamed), pause and resume, delete with confirmation. The sandbox is the product's own simulated
+Runpod; the Hub is out of reach (the sandbox's offline catalog answers) and Runpod's addresses lead nowhere,
+so nothing leaves the machine but the webhook, which a local receiver takes. Screenshots of the list and the deployment page at
 laptop and phone widths go to test-artifacts/console/ (git-ignored). Any browser console error fails the test.
 Run alone with `pytest -m browser`. `make test` installs chromium first (the browser-deps target).
 """
@@ -23,11 +25,13 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.conftest import API_KEY, ROOT, Server, launch
-from tests.e2e_support import LLM, Fakes, running_fakes
+from tests.fakes.webhooks import WebhookReceiver
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = ROOT / "test-artifacts" / "console"
+MODEL = "Qwen/Qwen2.5-0.5B-Instruct"  # in the sandbox's offline catalog: a text model, served by "vLLM"
+CLOSED = "http://127.0.0.1:9"  # nothing listens here
 LAPTOP = (1366, 900)
 PHONE = (390, 844)
 
@@ -48,15 +52,15 @@ def _driver() -> WebDriver:
 
 
 @pytest.fixture(scope="module")
-def fakes() -> Iterator[Fakes]:
-    with running_fakes() as f:
-        yield f
-        assert f.runpod.violations == [], f.runpod.violations
+def webhooks() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes) -> Iterator[Server]:
-    srv = launch(tmp_path_factory.mktemp("console") / "data", fakes.env())
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    env = {"HF_ENDPOINT": CLOSED, "RUNPOD_API_BASE": CLOSED, "RUNPOD_RUNTIME_BASE": CLOSED}
+    srv = launch(tmp_path_factory.mktemp("console") / "data", {**env, "SANDBOX_POLL_INTERVAL_SECONDS": "0.2"})
     yield srv
     srv.stop()
 
@@ -115,7 +119,7 @@ class Console:
         self.errors += [e for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
-def test_console_end_to_end(browser: WebDriver, server: Server, fakes: Fakes) -> None:
+def test_console_end_to_end(browser: WebDriver, server: Server, webhooks: WebhookReceiver) -> None:
     ui = Console(browser, server)
     browser.get(f"{server.base_url}/console")
 
@@ -126,18 +130,16 @@ def test_console_end_to_end(browser: WebDriver, server: Server, fakes: Fakes) ->
     assert browser.execute_script("return sessionStorage.getItem('orchestrator.apiKey')") == API_KEY
     assert API_KEY not in browser.current_url
 
-    # New deployment from the form: the GPU choice shows the model's VRAM estimate and prices.
+    # A sandbox deployment from the form: the GPU choice shows the model's VRAM estimate and prices.
     ui.click("nav a[href='#/new']")
     ui.heading("New deployment")
-    ui.type("#create-form input[name=model]", LLM)
+    ui.type("#create-form input[name=model]", MODEL)
     ui.wait().until(ec.text_to_be_present_in_element((By.ID, "vram-estimate"), "Estimated VRAM"))
-    ui.wait().until(lambda d: d.find_element(By.ID, "create-form").get_attribute("data-pools") == LLM)
+    ui.wait().until(lambda d: d.find_element(By.ID, "create-form").get_attribute("data-pools") == MODEL)
     assert "$" in ui.find(".choices .choice:not(.unfit) label").text
-    ui.type("#create-form input[name=webhook]", fakes.hook_url)
-    sandbox = ui.find("#sandbox")
-    if sandbox.is_selected():
-        sandbox.click()  # against the fake Runpod: a real (fake) key instead of the sandbox
-    ui.type("#create-form input[name=runpod_key]", "rpa_test")
+    ui.type("#create-form input[name=webhook]", f"{webhooks.base_url}/hook")
+    assert ui.find("#sandbox").is_selected(), "the sandbox is the form's default"
+    assert not ui.find("#create-form input[name=runpod_key]").is_enabled(), "no Runpod key in the sandbox"
     ui.click("#create-form button[type=submit]")
     ui.wait().until(ec.url_contains("#/deployments/dep_"))
     dep_id = browser.current_url.rsplit("/", 1)[1]
@@ -149,6 +151,7 @@ def test_console_end_to_end(browser: WebDriver, server: Server, fakes: Fakes) ->
     assert ui.find("#stream-state").text in {"live", "ended"}
     assert ui.find("svg.timeline").get_attribute("role") == "img"
     ui.find("#health-state")
+    assert ui.find("#main .badge.sandbox").text == "sandbox"
     ui.screenshot("deployment", LAPTOP)
     ui.screenshot("deployment", PHONE)
     browser.set_window_size(*LAPTOP)
@@ -172,6 +175,7 @@ def test_console_end_to_end(browser: WebDriver, server: Server, fakes: Fakes) ->
     ui.heading("Deployments")
     row = ui.find(f"tr[data-id='{dep_id}']")
     assert row.get_attribute("data-status") == "ready"
+    assert row.find_element(By.CSS_SELECTOR, ".badge.sandbox").is_displayed()
     Select(ui.find("select[name=status]")).select_by_value("ready")
     ui.click("form.filters button[type=submit]")
     ui.find(f"tr[data-id='{dep_id}']")
@@ -188,5 +192,6 @@ def test_console_end_to_end(browser: WebDriver, server: Server, fakes: Fakes) ->
     ui.heading("Deployments")
     ui.wait().until(lambda _: server.get(f"/v1/deployments/{dep_id}").json().get("status", "gone") != "ready")
 
+    assert "deployment.ready" in webhooks.events(), webhooks.events()
     ui.collect_console()
     assert ui.errors == [], ui.errors
