@@ -3,9 +3,9 @@
 Sign in, create a sandbox deployment from the form, watch the progress bar reach ready and logs stream in,
 chat (streamed), pause and resume, delete with confirmation. The sandbox is the product's own simulated
 Runpod; the Hub is out of reach (the sandbox's offline catalog answers) and Runpod's addresses lead nowhere,
-so nothing leaves the machine but the webhook, which a local receiver takes. Screenshots of the list and the deployment page at
-laptop and phone widths go to test-artifacts/console/ (git-ignored). Any browser console error fails the test.
-Run alone with `pytest -m browser`. `make test` installs chromium first (the browser-deps target).
+so nothing leaves the machine but the webhook, which a local receiver takes. Screenshots of the list and the
+deployment page at laptop and phone widths go to test-artifacts/console/ (git-ignored). Any browser console
+error fails the test. Run alone with `pytest -m browser`. `make test` installs chromium first (the browser-deps target).
 """
 
 from __future__ import annotations
