@@ -128,8 +128,9 @@ class Server:
                 self.process.kill()
 
 
-def launch(data_dir: Path, env: dict[str, str], args: list[str] | None = None) -> Server:
-    port = free_port()
+def launch(data_dir: Path, env: dict[str, str], args: list[str] | None = None, port: int | None = None) -> Server:
+    """The server on a free port (or `port`: a restart where clients expect it)."""
+    port = port or free_port()
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_", "HF_", "API_KEYS"))},
         "PORT": str(port),

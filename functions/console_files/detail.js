@@ -47,7 +47,7 @@ function healthView(health) {
 
 function logLine(line) {
   const time = new Date(line.timestamp).toLocaleTimeString();
-  return h("li", { class: `log ${String(line.level).toLowerCase()}` }, h("time", { datetime: line.timestamp }, time),
+  return h("li", { class: `log ${String(line.level).toLowerCase()}`, dataset: { id: line.id } }, h("time", { datetime: line.timestamp }, time),
     h("span", { class: "level" }, line.level), h("span", { class: "msg" }, line.message));
 }
 
@@ -185,9 +185,10 @@ export function renderDetail(main, { announce, go, params: [id] }) {
 
   follow(depPath(id, "/logs/stream?follow=true"), {
     signal: controller.signal,
-    onState: (state) => {
+    onState: (state, connects) => {
       streamState.textContent = state;
       streamState.dataset.state = state;
+      if (state === "live") streamState.dataset.connects = connects;
     },
     onEvent: (ev) => {
       let data = null;

@@ -44,19 +44,28 @@ const pause = (ms, signal) =>
   });
 
 // Follow a stream until a "done" event or abort; a dropped connection is opened again with Last-Event-ID,
-// so no line is lost or repeated. onState("live" | "reconnecting" | "ended" | "error").
+// so no line is lost or repeated. onState("live" | "reconnecting" | "ended" | "error", connections so far).
 export async function follow(path, { onEvent, onState, signal }) {
   let lastId = null;
   let delay = 500;
+  let connects = 0;
   while (!signal.aborted) {
     try {
       const headers = lastId ? { "Last-Event-ID": lastId } : {};
       const resp = await request("GET", path, undefined, signal, headers);
+      if (resp.status === 429 || resp.status === 503) {
+        // Too many long requests at once: wait as told, then try again.
+        const wait = Number(resp.headers.get("Retry-After")) || 5;
+        onState("reconnecting");
+        await pause(wait * 1000, signal);
+        continue;
+      }
       if (!resp.ok) {
         onState("error", resp.status);
         return;
       }
-      onState("live");
+      connects += 1;
+      onState("live", connects);
       delay = 500;
       let finished = false;
       await readEvents(resp, (ev) => {

@@ -57,12 +57,29 @@ def webhooks() -> Iterator[WebhookReceiver]:
         yield receiver
 
 
+ENV = {
+    "HF_ENDPOINT": CLOSED,
+    "RUNPOD_API_BASE": CLOSED,
+    "RUNPOD_RUNTIME_BASE": CLOSED,
+    "SANDBOX_POLL_INTERVAL_SECONDS": "0.2",
+}
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    env = {"HF_ENDPOINT": CLOSED, "RUNPOD_API_BASE": CLOSED, "RUNPOD_RUNTIME_BASE": CLOSED}
-    srv = launch(tmp_path_factory.mktemp("console") / "data", {**env, "SANDBOX_POLL_INTERVAL_SECONDS": "0.2"})
-    yield srv
-    srv.stop()
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
+    """The server, and any that replaced it (a restart on the same port and data); all stop at the end."""
+    started = [launch(tmp_path_factory.mktemp("console") / "data", ENV)]
+    yield started
+    for srv in started:
+        srv.stop()
+
+
+def restart(servers: list[Server]) -> Server:
+    old = servers[-1]
+    old.stop()
+    port = int(old.base_url.rsplit(":", 1)[1])
+    servers.append(launch(old.data_dir, ENV, port=port))
+    return servers[-1]
 
 
 @pytest.fixture
@@ -115,11 +132,21 @@ class Console:
         assert self.driver.save_screenshot(str(path)), path
         return path
 
-    def collect_console(self) -> None:
-        self.errors += [e for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
+    def collect_console(self, outage: bool = False) -> None:
+        """The console's errors so far; with `outage`, requests refused while the server was down are expected."""
+        for entry in self.driver.get_log("browser"):
+            if entry["level"] == "SEVERE" and not (outage and "net::ERR_" in entry["message"]):
+                self.errors.append(entry)
+
+    def log_ids(self) -> list[str]:
+        return [li.get_attribute("data-id") or "" for li in self.driver.find_elements(By.CSS_SELECTOR, "#logs li")]
+
+    def stream_connects(self) -> int:
+        return int(self.find("#stream-state").get_attribute("data-connects") or 0)
 
 
-def test_console_end_to_end(browser: WebDriver, server: Server, webhooks: WebhookReceiver) -> None:
+def test_console_end_to_end(browser: WebDriver, servers: list[Server], webhooks: WebhookReceiver) -> None:
+    server = servers[0]
     ui = Console(browser, server)
     browser.get(f"{server.base_url}/console")
 
@@ -151,6 +178,22 @@ def test_console_end_to_end(browser: WebDriver, server: Server, webhooks: Webhoo
     assert ui.find("#stream-state").text in {"live", "ended"}
     assert ui.find("svg.timeline").get_attribute("role") == "img"
     ui.find("#health-state")
+
+    # A dropped connection: the server restarts (same port, same data); the log stream connects again with
+    # Last-Event-ID and goes on after the last line it saw: nothing lost, nothing twice.
+    ui.collect_console()
+    ui.server = server = restart(servers)
+    ui.wait(30).until(lambda _: ui.stream_connects() >= 2 and ui.find("#stream-state").text == "live")
+    ui.wait(30).until(lambda _: ui.find("#health-state").text == "Healthy")  # the page's polling is back too
+    ui.collect_console(outage=True)
+    ui.click("#pause-resume")
+    ui.main_status("paused")
+    ui.wait().until(ec.text_to_be_present_in_element((By.ID, "pause-resume"), "Resume"))
+    ui.click("#pause-resume")
+    ui.main_status("ready")
+    stored = [line["id"] for line in server.get(f"/v1/deployments/{dep_id}/logs?tail=5000").json()["data"]]
+    ui.wait().until(lambda _: ui.log_ids() == stored, "the page's log lines are the stored ones, in order")
+    assert len(set(stored)) == len(stored)
     assert ui.find("#main .badge.sandbox").text == "sandbox"
     ui.screenshot("deployment", LAPTOP)
     ui.screenshot("deployment", PHONE)
@@ -162,13 +205,6 @@ def test_console_end_to_end(browser: WebDriver, server: Server, webhooks: Webhoo
     ui.wait(30).until(lambda d: d.find_element(By.ID, "chat-answer").get_attribute("data-state") in {"done", "error"})
     answer = ui.find("#chat-answer")
     assert answer.get_attribute("data-state") == "done" and answer.text.strip(), answer.text
-
-    # Pause, then resume.
-    ui.click("#pause-resume")
-    ui.main_status("paused")
-    ui.wait().until(ec.text_to_be_present_in_element((By.ID, "pause-resume"), "Resume"))
-    ui.click("#pause-resume")
-    ui.main_status("ready")
 
     # The list: the row with its status, phase bar, GPU and price.
     ui.click("nav a[href='#/']")
