@@ -4,6 +4,12 @@
 import { get, post, query } from "./api.js";
 import { field, h, money, replace } from "./dom.js";
 
+const SCENARIOS = [
+  ["ok", "Works (ok)"],
+  ["crash_loop", "Crash loop: fails with worker_unhealthy"],
+  ["no_capacity", "No capacity: waits for GPUs"],
+  ["slow_start", "Slow start: takes minutes"],
+];
 const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
 function poolChoice(option, index) {
@@ -29,6 +35,7 @@ export function renderCreate(main, { announce, go }) {
   const maxR = h("input", { name: "max_replicas", type: "number", min: 1, max: 10, value: 1, inputmode: "numeric" });
   const key = h("input", { name: "runpod_key", type: "password", autocomplete: "off" });
   const sandbox = h("input", { name: "sandbox", type: "checkbox", id: "sandbox", checked: true });
+  const scenario = h("select", { name: "scenario" }, SCENARIOS.map(([value, text]) => h("option", { value }, text)));
   const error = h("p", { class: "error", role: "alert" });
   const submit = h("button", { type: "submit" }, "Deploy");
   const form = h("form", { class: "card", id: "create-form" },
@@ -38,11 +45,13 @@ export function renderCreate(main, { announce, go }) {
     field("Webhook URL (optional)", webhook, "Signed status events are sent here"),
     h("div", { class: "row" }, field("Min replicas", minR), field("Max replicas", maxR)),
     h("div", { class: "choice switch" }, sandbox, h("label", { for: "sandbox" }, "Sandbox: simulated Runpod, costs nothing")),
+    field("Sandbox scenario", scenario, "Ask the sandbox for a failure to test your error handling"),
     field("Runpod API key (optional)", key, "Blank: your default stored credential. Not needed in the sandbox."),
     submit, error);
   replace(main, form);
   const keyNeeded = () => {
     key.disabled = sandbox.checked;  // a sandbox deployment takes no Runpod key
+    scenario.disabled = !sandbox.checked;
   };
   sandbox.addEventListener("change", keyNeeded);
   keyNeeded();
@@ -86,7 +95,7 @@ export function renderCreate(main, { announce, go }) {
     body.min_replicas = Number(minR.value);
     body.max_replicas = Number(maxR.value);
     if (webhook.value.trim()) body.user_webhook_url = webhook.value.trim();
-    if (sandbox.checked) body.sandbox = true;
+    if (sandbox.checked) body.sandbox = scenario.value === "ok" ? true : { scenario: scenario.value };
     else if (key.value.trim()) body.user_runpod_key = key.value.trim();
     submit.disabled = true;
     try {

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.browser
 
 ARTIFACTS = ROOT / "test-artifacts" / "console"
 MODEL = "Qwen/Qwen2.5-0.5B-Instruct"  # in the sandbox's offline catalog: a text model, served by "vLLM"
+IMAGE_MODEL = "stabilityai/sdxl-turbo"  # an image model of the same catalog
 CLOSED = "http://127.0.0.1:9"  # nothing listens here
 LAPTOP = (1366, 900)
 PHONE = (390, 844)
@@ -83,9 +84,14 @@ def restart(servers: list[Server]) -> Server:
 
 
 @pytest.fixture
-def browser() -> Iterator[WebDriver]:
+def browser(request: pytest.FixtureRequest) -> Iterator[WebDriver]:
     driver = _driver()
+    failed_before = request.session.testsfailed
     yield driver
+    if request.session.testsfailed > failed_before:  # what the page showed when it failed
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "failure.png"))
+        print(f"--- failed at {driver.current_url}; browser log ---\n{driver.get_log('browser')}")
     driver.quit()
 
 
@@ -218,6 +224,30 @@ def test_console_end_to_end(browser: WebDriver, servers: list[Server], webhooks:
     ui.screenshot("list", LAPTOP)
     ui.screenshot("list", PHONE)
     browser.set_window_size(*LAPTOP)
+
+    # A failure on request (the sandbox's crash_loop): the failed step is marked on the timeline.
+    ui.click("nav a[href='#/new']")
+    ui.type("#create-form input[name=model]", MODEL)
+    Select(ui.find("#create-form select[name=scenario]")).select_by_value("crash_loop")
+    ui.click("#create-form button[type=submit]")
+    ui.wait().until(lambda d: "#/deployments/dep_" in d.current_url and dep_id not in d.current_url)
+    ui.main_status("failed")
+    ui.find("svg.timeline .st-failed rect")
+    assert "failed" in ui.find("svg.timeline .st-failed .mark").text
+    assert "worker_unhealthy" in ui.find("#main .error").text
+    failed_id = browser.current_url.rsplit("/", 1)[1]
+
+    # An image model: "try it" shows the PNG the job returns.
+    ui.click("nav a[href='#/new']")
+    ui.type("#create-form input[name=model]", IMAGE_MODEL)
+    ui.click("#create-form button[type=submit]")
+    ui.wait().until(lambda d: "#/deployments/dep_" in d.current_url and failed_id not in d.current_url)
+    ui.main_status("ready")
+    ui.click("#image-form button[type=submit]")
+    image = ui.find("#image-form img", timeout=30)
+    ui.wait().until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
+    ui.click("nav a[href='#/']")
+    ui.heading("Deployments")
 
     # Delete, after confirming.
     ui.click(f"tr[data-id='{dep_id}'] a")
