@@ -9,21 +9,24 @@ export const STATUSES = [
 ];
 const REFRESH_MS = 3000;
 
+// One cell: its content in one box, so the phone layout (label | value) keeps it together.
+const cell = (label, ...content) => h("td", { "data-label": label }, h("div", {}, ...content));
+
 function row(d) {
   const gpu = d.gpu_allocated ? `${d.gpu_allocated}${d.gpu_count > 1 ? ` ×${d.gpu_count}` : ""}` : "—";
   return h(
     "tr",
     { dataset: { id: d.deployment_id, status: d.status } },
-    h("td", { "data-label": "Deployment" }, h("a", { href: `#/deployments/${d.deployment_id}` }, d.deployment_name || d.deployment_id),
+    cell("Deployment", h("a", { href: `#/deployments/${d.deployment_id}` }, d.deployment_name || d.deployment_id),
       h("div", { class: "sub" }, d.model_id)),
-    h("td", { "data-label": "Status" }, statusBadge(d.status, d.sandbox)),
-    h("td", { "data-label": "Phase" }, h("div", { class: "sub" }, (d.phase || "").replaceAll("_", " ")),
+    cell("Status", statusBadge(d.status, d.sandbox)),
+    cell("Phase", h("div", { class: "sub" }, (d.phase || "").replaceAll("_", " ")),
       progressBar(d.progress, `Progress of ${d.deployment_id}`)),
-    h("td", { "data-label": "GPU" }, gpu),
-    h("td", { "data-label": "Price / hour" }, d.sandbox ? "free" : money(d.cost && d.cost.price_per_hour)),
-    h("td", { "data-label": "Cost so far" }, d.sandbox ? "free" : money(d.cost && d.cost.estimated_cost_usd)),
-    h("td", { "data-label": "Created" }, when(d.created_at)),
-    h("td", { "data-label": "Ready" }, when(d.ready_at)),
+    cell("GPU", gpu),
+    cell("Price / hour", d.sandbox ? "free" : money(d.cost && d.cost.price_per_hour)),
+    cell("Cost so far", d.sandbox ? "free" : money(d.cost && d.cost.estimated_cost_usd)),
+    cell("Created", when(d.created_at)),
+    cell("Ready", when(d.ready_at)),
   );
 }
 
