@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint typecheck format bench clean diagram browser-deps
+.PHONY: run demo test lint typecheck format bench clean diagram browser-deps
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,16 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt client/pyproject.toml | $(VE
 
 run: $(RUN_STAMP)
 	$(BIN)/python -m functions.local
+
+# While `make run` serves: deploy a model in the sandbox (a simulated Runpod, no key, no GPU, no network),
+# watch it become ready, call it and delete it. The key `make run` generated (.data/api_key) is used.
+CLIENT_STAMP := $(VENV)/.client-installed
+$(CLIENT_STAMP): client/pyproject.toml | $(RUN_STAMP)
+	$(BIN)/pip install --disable-pip-version-check -q click==8.5.1 rich==15.0.0 -e ./client
+	touch $@
+
+demo: $(CLIENT_STAMP)
+	$(BIN)/dorch demo
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

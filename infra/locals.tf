@@ -80,6 +80,7 @@ locals {
     ENDPOINT_NAME_PREFIX            = var.endpoint_name_prefix
     INSTALL_ID                      = local.install_id
     RECONCILE_DRY_RUN               = tostring(var.reconcile_dry_run)
+    SANDBOX_ENABLED                 = tostring(var.sandbox_enabled)
     TRUSTED_PROXY_HOPS              = tostring(var.trusted_proxy_hops)
     ALLOW_PRIVATE_WEBHOOKS          = "false"
     RATE_LIMIT_PER_MINUTE           = tostring(var.rate_limit_per_minute)

@@ -117,6 +117,12 @@ variable "reconcile_dry_run" {
   default     = false
 }
 
+variable "sandbox_enabled" {
+  description = "Accept sandbox deployments (Runpod key `sandbox`): the real product against a simulated Runpod, free, never reaching Runpod. Off by default in production."
+  type        = bool
+  default     = false
+}
+
 variable "reconcile_schedule" {
   description = "Cloud Scheduler cron for the reconciler."
   type        = string

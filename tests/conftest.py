@@ -129,7 +129,7 @@ class Server:
 
 
 def launch(data_dir: Path, env: dict[str, str], args: list[str] | None = None, port: int | None = None) -> Server:
-    """The server on a free port (or `port`: a restart where clients expect it)."""
+    """`port`: a given one (e.g. a restarted server's old address) instead of a free one."""
     port = port or free_port()
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_", "HF_", "API_KEYS"))},

@@ -36,6 +36,8 @@ NOT_DEPLOYED = {
     "runpod_api_base": "the default is Runpod's production API",
     "runpod_runtime_base": "the default is Runpod's production API",
     "hf_endpoint": "the default is the Hugging Face Hub",
+    "sandbox_time_scale": "the simulated workers' pace: the default suits every install",
+    "sandbox_poll_interval_seconds": "the sandbox's health-poll pace: the default suits every install",
     "runpod_worker_image": "pinned in code with the release",
     "vllm_worker_image": "pinned in code with the release",
     "http_timeout_seconds": "tuning knob; the default suits production",

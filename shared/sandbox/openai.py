@@ -10,6 +10,7 @@ from shared.sandbox import outputs
 from shared.sandbox.answers import Answer, ok, problem, sse
 
 ROUTES = ("chat/completions", "completions", "embeddings", "models")
+MAX_EMBEDDING_INPUTS = 2048
 
 
 def call(model_id: str, path: str, body: Any) -> Answer:
@@ -17,6 +18,8 @@ def call(model_id: str, path: str, body: Any) -> Answer:
         return ok({"object": "list", "data": [{"id": model_id, "object": "model", "owned_by": "sandbox"}]})
     if path not in ROUTES or not isinstance(body, dict):
         return problem(404, f"no route openai/v1/{path}")
+    if path == "embeddings" and isinstance(body.get("input"), list) and len(body["input"]) > MAX_EMBEDDING_INPUTS:
+        return problem(400, f"at most {MAX_EMBEDDING_INPUTS} inputs per request")
     if body.get("stream") is True and path != "embeddings":
         return sse(_chunks(model_id, path, body), done_marker=True)
     return ok(answer_for(model_id, path, body))
@@ -26,7 +29,7 @@ def answer_for(model_id: str, path: str, body: dict[str, Any]) -> dict[str, Any]
     model = str(body.get("model") or model_id)
     if path == "embeddings":
         raw = body.get("input", "")
-        texts = raw if isinstance(raw, list) else [raw]
+        texts = (raw if isinstance(raw, list) else [raw])[:MAX_EMBEDDING_INPUTS]
         data = [{"object": "embedding", "index": i, "embedding": outputs.embedding(t)} for i, t in enumerate(texts)]
         tokens = sum(len(str(t).split()) for t in texts)
         return {

@@ -23,10 +23,13 @@ def digest(value: Any) -> int:
 
 
 def text_for(prompt: Any, max_tokens: int = 16) -> str:
-    """`Sandbox reply to "<prompt start>": ` then a few words chosen by the prompt's hash."""
+    """`Sandbox reply to "<prompt start>": ` then a few words chosen by the prompt's hash (a chat's
+    prompt is its last message)."""
     seed = digest(prompt)
     count = max(1, min(int(max_tokens or 16), 32))
     words = [WORDS[(seed >> (i % 60)) % len(WORDS)] for i in range(count)]
+    if isinstance(prompt, list) and prompt and isinstance(prompt[-1], dict):
+        prompt = prompt[-1].get("content", "")
     head = str(prompt if isinstance(prompt, str) else json.dumps(prompt, default=str))[:40]
     return f'Sandbox reply to "{head}": ' + " ".join(words)
 

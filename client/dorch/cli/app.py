@@ -44,6 +44,12 @@ class State:
             self._client = Client(url, key, timeout=timeout)
         return self._client
 
+    def use_key_if_missing(self, key: str | None) -> None:
+        """Use `key` unless a key was given (--api-key or DORCH_API_KEY); before the client is made."""
+        url, given, timeout = self._args
+        if key and not given and self._client is None:
+            self._args = (url, key, timeout)
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()

@@ -41,6 +41,7 @@ def _env(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) 
 @click.option("--hf-token", envvar="HF_TOKEN", help="Hugging Face token for gated models [env HF_TOKEN].")
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", callback=_env, help="Extra worker environment.")
 @click.option("--idempotency-key", help="Retrying with the same key never makes a second deployment.")
+@click.option("--sandbox", is_flag=True, help="Deploy in the sandbox: a simulated Runpod, free, no key needed.")
 @click.option("--wait", is_flag=True, help="Show live progress and return when it is ready (exit 1 if it fails).")
 @click.option("--wait-timeout", type=float, metavar="SECONDS", help="Give up waiting after this long.")
 @json_option
@@ -52,6 +53,7 @@ def deploy(
     credential_id: str | None,
     wait: bool,
     wait_timeout: float | None,
+    sandbox: bool,
     **options: Any,
 ) -> None:
     """Deploy MODEL (a Hugging Face id such as stabilityai/sdxl-turbo, or a registry name).
@@ -61,7 +63,11 @@ def deploy(
     """
     if runpod_key and credential_id:
         raise click.UsageError("give --runpod-key or --credential, not both")
-    if not credential_id:
+    if sandbox:
+        if runpod_key or credential_id:
+            raise click.UsageError("a sandbox deployment takes no --runpod-key or --credential")
+        options["extra"] = {"sandbox": True}
+    elif not credential_id:
         runpod_key = runpod_key or os.environ.get("RUNPOD_API_KEY") or None
     dep = state.client.deploy(model, runpod_key=runpod_key, credential_id=credential_id, **options)
     out = state.out

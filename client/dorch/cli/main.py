@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dorch.cli import account, calls, deploy, manage
+from dorch.cli import account, calls, demo, deploy, manage
 from dorch.cli.app import cli
 
 __all__ = ["cli", "main"]
@@ -21,6 +21,7 @@ for command in (
     account.credentials,
     account.models,
     account.completion,
+    demo.demo,
 ):
     cli.add_command(command)
 
