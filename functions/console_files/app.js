@@ -32,6 +32,11 @@ function render() {
   }
   nav.hidden = false;
   const hash = location.hash;
+  for (const link of nav.querySelectorAll("a")) {
+    const here = link.getAttribute("href") === (hash === "#/new" ? "#/new" : "#/") && !hash.startsWith("#/deployments/");
+    if (here) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
   for (const [pattern, view] of ROUTES) {
     const match = hash.match(pattern);
     if (match) {

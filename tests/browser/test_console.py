@@ -19,6 +19,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
@@ -157,9 +158,12 @@ def test_console_end_to_end(browser: WebDriver, servers: list[Server], webhooks:
     browser.get(f"{server.base_url}/console")
 
     # Sign in: the key is kept in sessionStorage, never in the URL.
-    ui.type("#sign-in input[name=api_key]", API_KEY)
-    ui.click("#sign-in button[type=submit]")
+    ui.type("#sign-in input[name=api_key]", API_KEY + Keys.ENTER)  # the keyboard alone signs in
     ui.heading("Deployments")
+    browser.switch_to.active_element.send_keys(Keys.TAB)  # focus moves on, and shows where it is
+    focused = browser.switch_to.active_element
+    assert focused.tag_name in {"select", "input", "a", "button"}
+    assert browser.execute_script("return getComputedStyle(arguments[0]).outlineStyle", focused) != "none"
     assert browser.execute_script("return sessionStorage.getItem('orchestrator.apiKey')") == API_KEY
     assert API_KEY not in browser.current_url
 
