@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from functions.console import FILES, TYPES
+from scripts.build_source import sources
 from tests.conftest import ADMIN_TOKEN, API_KEY, ROOT
 from tests.e2e_support import HUGE, LLM, OFFLINE_BODY
 from tests.inprocess.conftest import InProcess
@@ -102,6 +103,11 @@ def test_the_console_is_routed_but_not_documented(app: InProcess) -> None:
     assert not [p for p in app.open("GET", "/openapi.json").json["paths"] if p.startswith("/console")]
     gateway = (ROOT / "infra" / "gateway" / "openapi.yaml.tftpl").read_text()
     assert '"/console":' in gateway and '"/console/{filename}":' in gateway
+
+
+def test_the_console_ships_in_the_function_bundle() -> None:
+    shipped = {p.relative_to(ROOT).as_posix() for p in sources()}
+    assert {f"functions/console_files/{p.name}" for p in ASSETS} <= shipped
 
 
 def test_gpu_pools_without_a_model(app: InProcess) -> None:
