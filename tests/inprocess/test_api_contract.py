@@ -26,7 +26,9 @@ def test_create_and_get_have_the_seed_shape(app: InProcess) -> None:
     resp = app.post("/v1/deployments", json=BODY)
     assert resp.status_code == 202
     body = resp.json
-    assert set(body) == {"deployment_id", "status", "model_id", "estimated_ready_seconds", "webhook_url", "created_at"}
+    seed_create = {"deployment_id", "status", "model_id", "estimated_ready_seconds", "webhook_url", "created_at"}
+    assert set(body) == seed_create | {"sandbox"}  # the seed's fields, plus the sandbox mark (issue 14)
+    assert body["sandbox"] is False
     assert re.fullmatch(r"dep_\d{4}_[0-9a-f]{16}", body["deployment_id"])
     assert body["status"] == "validating" and body["model_id"] == BODY["hf_model_id"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", body["created_at"])
