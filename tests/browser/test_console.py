@@ -216,6 +216,15 @@ def test_console_end_to_end(browser: WebDriver, servers: list[Server], webhooks:
     answer = ui.find("#chat-answer")
     assert answer.get_attribute("data-state") == "done" and answer.text.strip(), answer.text
 
+    # Scale, and send the ready webhook again.
+    ui.type("#scale-form input[name=max_replicas]", "2")
+    ui.click("#scale-form button[type=submit]")
+    ui.wait().until(ec.text_to_be_present_in_element((By.ID, "status"), "Scaling updated."))
+    assert server.deployment(dep_id)["max_replicas"] == 2
+    ui.click("#deliveries button[aria-label='Redeliver deployment.ready']")
+    ui.wait().until(ec.text_to_be_present_in_element((By.ID, "status"), "Redelivery of deployment.ready queued."))
+    ui.wait().until(lambda _: webhooks.events().count("deployment.ready") >= 2)
+
     # The list: the row with its status, phase bar, GPU and price.
     ui.click("nav a[href='#/']")
     ui.heading("Deployments")
