@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run demo test lint typecheck format bench clean diagram
+.PHONY: run demo test lint typecheck format bench clean diagram browser-deps
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,16 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint typecheck worker-test
+test: lint typecheck worker-test browser-deps
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
+
+# The console's browser test (tests/browser) drives Debian's chromium through chromedriver: installed when
+# missing (apt-get; sudo only when not root). Run that test alone with `$(BIN)/pytest -m browser`.
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; \
+	fi
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.api_latency

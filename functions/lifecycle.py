@@ -10,12 +10,11 @@ from flask import Request, Response, stream_with_context
 from functions import longcalls
 from functions.http import json_response, parse_body
 from functions.routing import Call
-from shared.deploy import health, listing, logs, quotas, records, scaling
+from shared.deploy import health, listing, logs, quotas, records, scaling, view
 from shared.platform.errors import ValidationError
 from shared.schemas.deployments import (
     DeploymentHealth,
     DeploymentList,
-    DeploymentSummary,
     LifecycleResponse,
     LogsResponse,
     ScaleRequest,
@@ -51,7 +50,7 @@ def list_deployments(call: Call) -> Response:
         limit,
         request.args.get("cursor"),
     )
-    data = [DeploymentSummary.model_validate(d.model_dump()) for d in deps]
+    data = [view.summary(svc, d) for d in deps]
     return json_response(DeploymentList(data=data, next_cursor=cursor), 200, headers)
 
 

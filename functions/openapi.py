@@ -39,7 +39,7 @@ FEATURE_ERRORS = {
 
 def spec(table: Iterable[Route]) -> dict[str, Any]:
     """The OpenAPI document of the public routes of `table`."""
-    routes = [r for r in table if r.public]
+    routes = [r for r in table if r.public and r.documented]
     models: set[type[BaseModel]] = {ErrorResponse}
     for r in routes:
         models |= {model(m) for m in r.responses.values() if m is not None}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from shared.deploy import progress, records, tasks
 from shared.deploy.green import generation_record
-from shared.schemas.deployments import CostInfo, DeletionInfo, DeploymentResponse
+from shared.schemas.deployments import CostInfo, DeletionInfo, DeploymentResponse, DeploymentSummary
 from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
 from shared.services import Services
@@ -57,4 +57,13 @@ def view(svc: Services, dep: Deployment) -> DeploymentResponse:
         worker_reason=dep.worker.get("reason"),
         deletion=deletion_info(dep),
         cost=CostInfo(**cost) if cost else None,
+    )
+
+
+def summary(svc: Services, dep: Deployment) -> DeploymentSummary:
+    """A list row: the stored fields with the phase, progress and cost a list shows."""
+    phase, percent = progress.phase_of(dep)
+    cost = progress.cost(dep, svc.now())
+    return DeploymentSummary.model_validate(
+        {**dep.model_dump(), "phase": phase, "progress": percent, "cost": CostInfo(**cost) if cost else None}
     )

@@ -208,6 +208,9 @@ class DeploymentSummary(BaseModel):
     error: ErrorInfo | None
     created_at: Timestamp
     ready_at: Timestamp | None
+    phase: str | None = None
+    progress: int | None = None
+    cost: CostInfo | None = None
     sandbox: bool = False
 
 
