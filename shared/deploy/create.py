@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from typing import Any
 
@@ -9,7 +10,7 @@ from shared.accounts import credentials
 from shared.catalog import model_registry
 from shared.catalog.gpu_pools import SelectionError, resolve_tier
 from shared.catalog.model_names import UnknownModel
-from shared.deploy import engine, quotas, records, tasks
+from shared.deploy import engine, progress, quotas, records, tasks
 from shared.deploy.deployment_names import claim_name, release_name
 from shared.deploy.endpoint_names import format_name
 from shared.platform.clock import later
@@ -22,6 +23,7 @@ from shared.services import Services
 from shared.webhooks import ssrf_guard
 
 ESTIMATED_READY_SECONDS = 180
+SANDBOX_ASSUMED_WEIGHTS_GB = 5.0  # before the model is sized
 
 
 def new_deployment_id(svc: Services) -> str:
@@ -114,8 +116,16 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         deployment_id=dep_id,
         status=dep.status,
         model_id=model_id,
-        estimated_ready_seconds=ESTIMATED_READY_SECONDS,
+        estimated_ready_seconds=_estimated_ready_seconds(svc, dep),
         webhook_url=dep.webhook_url,
         created_at=now,
         sandbox=sandbox,
     )
+
+
+def _estimated_ready_seconds(svc: Services, dep: Deployment) -> int:
+    """The usual estimate; a sandbox deployment's own (its simulated workers take seconds)."""
+    if not dep.sandbox:
+        return ESTIMATED_READY_SECONDS
+    planned = progress.durations(dep, SANDBOX_ASSUMED_WEIGHTS_GB, svc.settings.sandbox_time_scale)
+    return math.ceil(sum(planned)) + 1  # + validation and the endpoint's creation

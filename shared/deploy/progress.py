@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.catalog import gpu_pools
+from shared.sandbox.phases import timeline as sandbox_timeline
 from shared.schemas.states import Status
 from shared.schemas.stored import Deployment
 
@@ -45,23 +46,31 @@ def phase_of(dep: Deployment) -> tuple[str, int | None]:
     return phase(dep.status, dep.worker_progress, bool(dep.steps))
 
 
-def estimated_ready_at(dep: Deployment, now: datetime) -> datetime | None:
+def estimated_ready_at(dep: Deployment, now: datetime, sandbox_time_scale: float = 1.0) -> datetime | None:
     """created + an estimate from the model's size, pushed later while the remaining work is not done."""
     if dep.ready_at is not None:
         return dep.ready_at
     if dep.status not in PHASES or PHASES[dep.status][1] is None or dep.status == Status.PAUSED:
         return None
-    weights = float(dep.model_facts.get("weights_gb") or 5.0)
-    download, load = weights * DOWNLOAD_SECONDS_PER_GB, weights * LOAD_SECONDS_PER_GB
+    base, download, load = durations(dep, float(dep.model_facts.get("weights_gb") or 5.0), sandbox_time_scale)
     remaining = {
-        Status.VALIDATING: BASE_SECONDS + download + load,
-        Status.SELECTING_GPU: BASE_SECONDS + download + load,
-        Status.CREATING_ENDPOINT: BASE_SECONDS + download + load,
+        Status.VALIDATING: base + download + load,
+        Status.SELECTING_GPU: base + download + load,
+        Status.CREATING_ENDPOINT: base + download + load,
         Status.DOWNLOADING_MODEL: download * (1 - (dep.worker_progress or 0) / 100) + load,
         Status.LOADING_MODEL: load * (1 - (dep.worker_progress or 0) / 100),
     }.get(dep.status, 0.0)
-    planned = dep.created_at + timedelta(seconds=BASE_SECONDS + download + load)
+    planned = dep.created_at + timedelta(seconds=base + download + load)
     return max(planned, now + timedelta(seconds=remaining))
+
+
+def durations(dep: Deployment, weights_gb: float, sandbox_time_scale: float) -> tuple[float, float, float]:
+    """Seconds to start a worker, download the weights and load them: the sandbox's own timeline for a
+    simulated deployment (seconds, not minutes), a typical Runpod worker's otherwise."""
+    if dep.sandbox:
+        line = sandbox_timeline(dep.sandbox_scenario or "ok", weights_gb, sandbox_time_scale)
+        return line.boot, line.download, line.load
+    return BASE_SECONDS, weights_gb * DOWNLOAD_SECONDS_PER_GB, weights_gb * LOAD_SECONDS_PER_GB
 
 
 def cost(dep: Deployment, now: datetime) -> dict[str, Any] | None:

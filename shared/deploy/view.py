@@ -52,7 +52,7 @@ def view(svc: Services, dep: Deployment) -> DeploymentResponse:
         progress=percent,
         errors=errors,
         warnings=list(dep.worker_warnings),
-        estimated_ready_at=progress.estimated_ready_at(dep, now),
+        estimated_ready_at=progress.estimated_ready_at(dep, now, svc.settings.sandbox_time_scale),
         worker_image=dep.worker.get("image"),
         worker_reason=dep.worker.get("reason"),
         deletion=deletion_info(dep),

@@ -9,6 +9,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import httpx
 import pytest
@@ -294,3 +295,12 @@ def test_a_sandbox_deployment_updates_green_and_keeps_answering(server):
     assert now["runpod_endpoint_id"] != first["runpod_endpoint_id"]
     answer = server.post(f"/v1/deployments/{dep_id}/runsync", json={"input": {"prompt": "hi"}})
     assert answer.status_code == 200 and answer.json()["status"] == "COMPLETED", answer.text
+
+
+def test_a_sandbox_deployment_estimates_its_own_pace(server):
+    resp = server.post("/v1/deployments", json=sandbox_body(TEXT_MODEL))
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["estimated_ready_seconds"] < 60  # seconds, not the minutes a real worker takes
+    dep = server.deployment(resp.json()["deployment_id"])
+    created, eta = (datetime.fromisoformat(dep[k].replace("Z", "+00:00")) for k in ("created_at", "estimated_ready_at"))
+    assert (eta - created).total_seconds() < 60, dep
