@@ -32,6 +32,17 @@ STREAM_QUERY = {
     "last_event_id": {"type": "string", "description": "as the Last-Event-ID header"},
 }
 
+USAGE_QUERY = {
+    "from": {**SINCE, "description": "start of the period (ISO-8601, UTC without a zone); default: 30 days before to"},
+    "to": {**SINCE, "description": "end of the period, exclusive; default: now"},
+    "group_by": {"type": "string", "enum": ["deployment", "day", "model"]},
+}
+ADMIN_USAGE_QUERY = {
+    **USAGE_QUERY,
+    "group_by": {"type": "string", "enum": ["tenant", "deployment", "day", "model"]},
+    "tenant_id": {"type": "string"},
+}
+
 ROUTES = [
     Route("GET", "/", "health", "health:root", "Service information", auth="none",
           responses={200: "service:ServiceInfo"},
@@ -161,6 +172,12 @@ ROUTES = [
     Route("POST", "/v1/credentials/{credential_id}/default", "account", "account:default_credential",
           "Make it the default for new deployments", responses={200: "credentials:CredentialView"},
           tag="credentials", feature="self_service_credentials"),
+    Route("GET", "/v1/usage", "account", "usage:tenant_usage",
+          "Your metered GPU-seconds and spend (?from=, ?to=, ?group_by=deployment|day|model), with totals",
+          responses={200: "usage:UsageReport", 400: None}, query=USAGE_QUERY, tag="usage"),
+    Route("GET", "/admin/usage", "admin", "usage:admin_usage",
+          "Every tenant's metered GPU-seconds and spend (?tenant_id=, ?group_by=tenant|deployment|day|model)",
+          auth="admin", responses={200: "usage:UsageReport", 400: None}, query=ADMIN_USAGE_QUERY, tag="admin"),
     Route("POST", "/admin/tenants", "admin", "admin:create_tenant", "Create a tenant", auth="admin",
           request="accounts:TenantCreate",
           responses={201: "accounts:TenantView"}, tag="admin"),

@@ -34,11 +34,11 @@ def health(svc: Services, dep: Deployment) -> dict[str, Any]:
         if exc.kind == "not_found":
             return _health("Missing", "The Runpod endpoint no longer exists.", "error")
         return _health("Unknown", f"Runpod did not report health: {exc.message}", "warning")
-    workers = _worker_counts(runtime, listed)
+    workers = worker_counts(runtime, listed)
     return _aggregate(dep, workers)
 
 
-def _worker_counts(runtime: dict[str, Any], listed: dict[str, Any]) -> dict[str, int]:
+def worker_counts(runtime: dict[str, Any], listed: dict[str, Any]) -> dict[str, int]:
     counts = {k: int((runtime.get("workers") or {}).get(k) or 0) for k in WORKER_STATES}
     summary = listed.get("summary") or {}
     for key in ("idle", "running", "initializing", "throttled", "unhealthy"):

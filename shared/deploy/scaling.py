@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.deploy import records
+from shared.deploy import meter, records
 from shared.deploy.desired_state import ScalingFailed, converge, desire
 from shared.platform.errors import BadRequestError, ConflictError, ServiceUnavailableError
 from shared.schemas.states import GONE, SERVING, Status
@@ -100,4 +100,5 @@ def _switch(svc: Services, dep: Deployment, change: Callable[[Deployment], bool]
         converge(svc, dep.deployment_id, after.scaling.gen)  # an earlier change may still be on its way
     except ScalingFailed as exc:
         raise _api_error(exc, after.min_replicas, after.max_replicas) from None
+    meter.sample_quietly(svc, records.load(svc, dep.deployment_id))  # a start/stop event closes the window
     return done if changed else f"already_{done}"

@@ -129,7 +129,7 @@ class ManagementApi(RunpodState):
             endpoint["gpu"] = _gpu_block(gpu)
         endpoint["workers"] = workers
         if workers["min"] < 1:
-            self._warm_since.pop(endpoint_id, None)
+            self._cool(endpoint_id)
         else:
             self._warm_since.setdefault(endpoint_id, time.monotonic())
         return Response(200, copy.deepcopy(endpoint))
@@ -137,7 +137,7 @@ class ManagementApi(RunpodState):
     def _delete(self, params: dict[str, str], body: Any) -> Response:
         endpoint_id = params["id"]
         del self.endpoints[endpoint_id]
-        self._warm_since.pop(endpoint_id, None)
+        self._cool(endpoint_id)
         self.deleted.append(endpoint_id)
         return Response(204)
 

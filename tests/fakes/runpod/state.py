@@ -108,6 +108,7 @@ class RunpodState(FakeServer):
         self.fault_counts: Counter[str] = Counter()
         self.scripted = ScriptedFaults()
         self._warm_since: dict[str, float] = {}  # endpoint id -> when workers.min became >= 1
+        self._warm_total: dict[str, float] = {}  # endpoint id -> seconds its worker was up before (worker_seconds)
         self._worker_state_all: str | None = None
         self._worker_state: dict[str, str] = {}
         self.faults = faults or FaultPlan()
@@ -180,6 +181,19 @@ class RunpodState(FakeServer):
             if since is None:
                 return "none"
             return "initializing" if time.monotonic() - since < self.ready_after_seconds else "idle"
+
+    def worker_seconds(self, endpoint_id: str) -> float:
+        """Seconds the endpoint's one simulated worker has been up (initializing or idle: what Runpod bills),
+        so far; forced worker states (set_worker_state) are not reflected."""
+        with self.lock:
+            since = self._warm_since.get(endpoint_id)
+            return self._warm_total.get(endpoint_id, 0.0) + (time.monotonic() - since if since is not None else 0.0)
+
+    def _cool(self, endpoint_id: str) -> None:
+        """The worker stops (workers.min < 1, or the endpoint is deleted): add its time up to the total."""
+        since = self._warm_since.pop(endpoint_id, None)
+        if since is not None:
+            self._warm_total[endpoint_id] = self._warm_total.get(endpoint_id, 0.0) + time.monotonic() - since
 
     def live_endpoints(self) -> list[dict[str, Any]]:
         with self.lock:
