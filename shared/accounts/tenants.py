@@ -83,6 +83,8 @@ def update_tenant(svc: Services, tenant_id: str, body: TenantUpdate) -> Tenant:
         changes = body.model_dump(exclude_none=True)
         if body.tier is not None:  # an admin's choice: the bootstrap upgrade below never overrides it
             changes["tier_updated_at"] = iso(svc.now())
+        if body.budget is not None:  # a new budget starts over: thresholds and its action
+            changes["budget_state"] = None
         return {**doc, **changes}
 
     doc, _ = svc.store.update(TENANTS, tenant_id, change) if len(tenant_id) <= 64 else (None, False)

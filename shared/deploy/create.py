@@ -91,6 +91,7 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         extra_env=body.env,
         data_center_ids=body.data_center_ids,
         sandbox=sandbox,
+        budget=body.budget,
         sandbox_scenario=(body.sandbox_scenario or "ok") if sandbox else None,
     )
     # The claim and the insert succeed or fail together (a crashed create's claim goes stale: claim_name).

@@ -59,6 +59,9 @@ def payload_for(dep: Deployment, event: str, sequence: int | None = None, occurr
         "sequence": sequence,
         "sandbox": dep.sandbox,
     }
+    if event.startswith("deployment.budget_"):  # the limits, the spend so far and the action taken
+        body["budget"] = dep.budget.model_dump() if dep.budget else None
+        body["budget_state"] = dep.budget_state.model_dump(mode="json") if dep.budget_state else None
     if event in UPDATE_EVENTS:  # which generation serves now; why the update failed
         body["generation"] = dep.generation
         failed = event == "deployment.update_failed" and dep.last_update_error is not None

@@ -85,6 +85,8 @@ def start(svc: Services, dep: Deployment) -> str:
                 f"Only a paused deployment can be started; this one is {d.status.value}", {"status": d.status.value}
             )
         d.status, d.paused_at, d.paused_reason = Status.READY, None, None
+        if d.budget_state is not None and d.budget_state.exceeded:  # lifted until the next period's 100 %
+            d.budget_state.exceeded, d.budget_state.reason = False, "Lifted by POST /start"
         return True
 
     return _switch(svc, dep, change, "started", "Resumed: the scaling before the pause is restored")

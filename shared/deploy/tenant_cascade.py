@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from shared.accounts import credentials, tenants
 from shared.accounts.credentials import CREDENTIALS
-from shared.deploy import records
+from shared.deploy import records, tenant_budgets
 from shared.deploy.delete import request_deletion
 from shared.deploy.desired_state import ScalingFailed, converge, desire
 from shared.platform.errors import ConflictError
@@ -41,7 +41,10 @@ def update_tenant(svc: Services, tenant_id: str, body: TenantUpdate) -> Tenant:
         pause_all(svc, tenant_id)
     elif tenant.status == "active":
         resume_all(svc, tenant_id)
-    return tenant
+    if body.budget is not None:
+        tenant_budgets.lift(svc, tenant_id)
+        tenant_budgets.check(svc, tenant_id)
+    return tenants.get_tenant(svc, tenant_id)
 
 
 def _owned(svc: Services, tenant_id: str) -> list[Deployment]:

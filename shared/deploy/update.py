@@ -14,7 +14,7 @@ from typing import Any
 from shared.accounts.credentials import deployment_runpod
 from shared.catalog.gpu_pools import SelectionError, resolve_tier
 from shared.clients.runpod import RunpodError
-from shared.deploy import engine, quotas, records, scaling, tasks
+from shared.deploy import budgets, engine, quotas, records, scaling, tasks
 from shared.deploy.green import CONFIG_KEYS, IN_PLACE_KEYS, config_of
 from shared.platform.clock import later
 from shared.platform.errors import ConflictError, ServiceUnavailableError, ValidationError
@@ -31,6 +31,12 @@ REQUEST_KEYS = {"hf_model_id": "model_id", "gpu_count": "gpu_count_requested", "
 
 def patch(svc: Services, owner: str, deployment_id: str, body: UpdateDeploymentRequest) -> Task:
     dep = records.owned(svc, owner, deployment_id)
+    if "budget" in body.model_fields_set:  # in place, also while paused (raising it lifts a budget pause)
+        budgets.set_budget(svc, dep, body.budget)
+        body = body.model_copy(update={"budget": None})
+        dep = records.owned(svc, owner, deployment_id)
+        if not body.model_fields_set - {"budget"}:
+            return _in_place(svc, dep, {})
     changes = _changes(dep, body)
     require_updatable(dep)
     if not changes:

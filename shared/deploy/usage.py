@@ -59,6 +59,18 @@ def report(svc: Services, start: datetime, end: datetime, group_by: str, tenant_
     }
 
 
+def spent_usd(svc: Services, field: str, value: str, since: datetime | None = None) -> float:
+    """USD metered for intervals whose `field` is `value` (a deployment, a tenant), from `since` on."""
+    total = 0.0
+    for _, doc in svc.store.query(Query(INTERVALS, where=(Where(field, "==", value),))):
+        price = float(doc.get("price_per_gpu_hour") or 0.0)
+        if since is None:
+            total += float(doc.get("usd") or 0.0)
+        else:
+            total += sum(s for _, s in _pieces(doc, since, parse(doc["end"]), "deployment")) / 3600 * price
+    return total
+
+
 def _pieces(doc: dict[str, Any], start: datetime, end: datetime, group_by: str) -> list[tuple[str, float]]:
     """The interval's GPU-seconds inside [start, end), under its group key (split at midnights by day)."""
     lo, hi = max(parse(doc["start"]), start), min(parse(doc["end"]), end)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.platform.clock import Timestamp
+from shared.schemas.budgets import Budget, BudgetState
 from shared.schemas.stored_accounts import TenantStatus, Tier
 
 
@@ -30,6 +31,7 @@ class TenantUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     tier: Tier | None = None
     status: TenantStatus | None = None
+    budget: Budget | None = Field(default=None, description="Tenant-wide spend limits over all its deployments")
 
 
 class TenantView(BaseModel):
@@ -39,6 +41,8 @@ class TenantView(BaseModel):
     tier: Tier
     status: TenantStatus
     created_at: Timestamp
+    budget: Budget | None = None
+    budget_state: BudgetState | None = None
 
 
 class TenantList(BaseModel):

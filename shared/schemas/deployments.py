@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from shared.clients.header_tokens import check_token
 from shared.platform.clock import Timestamp
 from shared.sandbox.keys import Scenario
+from shared.schemas.budgets import Budget, BudgetState
 from shared.schemas.rules import (
     DEPLOYMENT_NAME,
     MAX_REPLICAS,
@@ -69,6 +70,7 @@ class CreateDeploymentRequest(BaseModel):
     env: dict[str, str] = Field(default_factory=dict, description="Extra worker environment (no secrets)")
     data_center_ids: list[str] = Field(default_factory=list, max_length=20, description="Preferred data centers")
     sandbox: bool | SandboxOptions = Field(default=False, description=SANDBOX_FIELD)
+    budget: Budget | None = Field(default=None, description="Spend limits and what happens at 100 %")
 
     @field_validator("user_runpod_key", "user_hf_token")
     @classmethod
@@ -182,7 +184,9 @@ class DeploymentResponse(BaseModel):
     min_replicas: int = 0
     max_replicas: int = 1
     idle_timeout_seconds: int = 5
-    paused_reason: str | None = Field(default=None, description="Why paused: user, or tenant_suspended")
+    paused_reason: str | None = Field(default=None, description="Why paused: user, tenant_suspended or budget")
+    budget: Budget | None = None
+    budget_state: BudgetState | None = Field(default=None, description="Spend so far, thresholds announced, action")
     deletion: DeletionInfo | None = None
     cost: CostInfo | None = None
     updated_at: Timestamp | None = None

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.platform.clock import Timestamp
+from shared.schemas.budgets import Budget, BudgetState
 from shared.schemas.states import Status
 
 HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$")
@@ -148,6 +149,8 @@ class Deployment(BaseModel):
     deletion_requested_at: Timestamp | None = None
     price_per_gpu_hour: float | None = None
     price_source: str | None = None
+    budget: Budget | None = None  # shared/deploy/budgets.py
+    budget_state: BudgetState | None = None
     sandbox: bool = False  # runs against the simulated Runpod (key `sandbox`): free, never reaches Runpod
     sandbox_scenario: str | None = None  # ok, crash_loop, no_capacity or slow_start (sandbox only)
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from shared.platform.clock import Timestamp
+from shared.schemas.budgets import Budget, BudgetState
 
 Tier = Literal["free", "starter", "pro", "enterprise"]
 TenantStatus = Literal["active", "suspended"]
@@ -28,3 +29,5 @@ class Tenant(BaseModel):
     previous_webhook_secret: str | None = None  # encrypted; still signs for a grace period after rotation
     previous_secret_until: Timestamp | None = None
     default_credential_id: str | None = None
+    budget: Budget | None = None  # tenant-wide (shared/deploy/tenant_budgets.py)
+    budget_state: BudgetState | None = None

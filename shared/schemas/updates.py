@@ -7,6 +7,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.platform.clock import Timestamp
+from shared.schemas.budgets import Budget
 from shared.schemas.rules import MAX_REPLICAS, check_data_center_ids, check_repo_id, check_worker_env
 from shared.schemas.stored import HF_REPO_ID
 
@@ -29,6 +30,9 @@ class UpdateDeploymentRequest(BaseModel):
     data_center_ids: list[str] | None = Field(default=None, max_length=20)
     min_replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
     max_replicas: int | None = Field(default=None, ge=1, le=MAX_REPLICAS)
+    budget: Budget | None = Field(
+        default=None, description="Replaces the budget in place (raising it lifts its action)"
+    )
 
     @field_validator("hf_model_id")
     @classmethod
