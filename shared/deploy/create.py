@@ -92,6 +92,7 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         data_center_ids=body.data_center_ids,
         sandbox=sandbox,
         budget=body.budget,
+        auto_pause_unhealthy=body.auto_pause_unhealthy,
         sandbox_scenario=(body.sandbox_scenario or "ok") if sandbox else None,
     )
     # The claim and the insert succeed or fail together (a crashed create's claim goes stale: claim_name).

@@ -30,33 +30,34 @@ INTERVALS = "usage_intervals"  # "<deployment id>:<window start>" -> GPUs held o
 BILLED = ("initializing", "unhealthy")  # besides the ready ones (idle and running)
 
 
-def observed_gpus(svc: Services, dep: Deployment) -> int | None:
-    """GPUs up at Runpod now (workers x GPUs per worker); None when Runpod did not answer."""
+def observed(svc: Services, dep: Deployment) -> dict[str, int] | None:
+    """GPUs up at Runpod now (workers x GPUs per worker), ready and unhealthy workers; None: no answer."""
     if not dep.runpod_endpoint_id or dep.status == Status.DELETED or dep.endpoint_deleted_at is not None:
-        return 0  # no endpoint (yet, or any more): nothing bills
+        return {"gpus": 0}  # no endpoint (yet, or any more): nothing bills
     try:
         with deployment_runpod(svc, dep) as client:
             runtime = client.endpoint_health(dep.runpod_endpoint_id)
             listed = client.list_workers(dep.runpod_endpoint_id)
     except RunpodError as exc:
-        return 0 if exc.kind == "not_found" else None
+        return {"gpus": 0} if exc.kind == "not_found" else None
     except CryptoError:
         return None
     counts = worker_counts(runtime, listed)
-    return (counts["ready"] + sum(counts[k] for k in BILLED)) * max(dep.gpu_count, 0)
+    gpus = (counts["ready"] + sum(counts[k] for k in BILLED)) * max(dep.gpu_count, 0)
+    return {"gpus": gpus, "ready": counts["ready"], "unhealthy": counts["unhealthy"]}
 
 
 def sample(svc: Services, dep: Deployment) -> bool:
     """Observe `dep`'s workers now and close the interval since the last sample; False when not counted."""
     if dep.status in PROVISIONING and not dep.runpod_endpoint_id:
         return False
-    gpus = observed_gpus(svc, dep)
-    if gpus is None:
+    seen = observed(svc, dep)
+    if seen is None:
         return False  # unknown: the last count keeps holding until a sample succeeds
-    return record(svc, dep, gpus, svc.now())
+    return record(svc, dep, seen["gpus"], svc.now(), seen)
 
 
-def record(svc: Services, dep: Deployment, gpus: int, at: datetime) -> bool:
+def record(svc: Services, dep: Deployment, gpus: int, at: datetime, seen: dict[str, int] | None = None) -> bool:
     """Store a sample of `gpus` at `at`; the window since the previous sample is billed at its count."""
     previous: dict[str, Any] = {}
 
@@ -65,7 +66,7 @@ def record(svc: Services, dep: Deployment, gpus: int, at: datetime) -> bool:
         if doc and parse(doc["at"]) >= at:
             return None  # a duplicate or late sample: already covered
         previous.update(doc or {})
-        return {"at": iso(at), "gpus": gpus, "deployment_id": dep.deployment_id}
+        return {**(seen or {}), "at": iso(at), "gpus": gpus, "deployment_id": dep.deployment_id}
 
     _, taken = svc.store.update(METERS, dep.deployment_id, take)
     if not taken:

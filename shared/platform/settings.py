@@ -93,6 +93,8 @@ class Settings(BaseModel):
     webhook_retry_schedule: str = "5,30,120,600,1800,3600"
     cleanup_max_attempts: int = Field(default=3, ge=1)
     reconcile_interval_seconds: float = Field(default=120.0, gt=0)
+    # How long every worker must stay unhealthy before an auto_pause_unhealthy deployment is paused.
+    unhealthy_pause_seconds: float = Field(default=600.0, ge=0)
     # An endpoint of this install naming a deployment this store does not know is deleted only after this.
     orphan_grace_seconds: float = Field(default=3600.0, ge=0)
     # Report (stats and log) what the sweep would delete, delete nothing.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from shared.deploy import budgets, desired_state, engine, meter, notify, records, tenant_budgets
+from shared.deploy import budgets, crash_watch, desired_state, engine, meter, notify, records, tenant_budgets
 from shared.deploy.engine import Move
 from shared.deploy.tenant_cascade import follow_tenant
 from shared.reconcile.run import Budget, rotated, save_cursor, saved_cursor
@@ -61,6 +61,9 @@ def _check(svc: Services, dep: Deployment, now: datetime, stale_after: timedelta
         return
     if meter.sample_quietly(svc, dep):  # the workers Runpod reports now, for usage and spend
         stats["usage_sampled"] += 1
+        watched = crash_watch.watch(svc, dep)  # crash-looping workers: flagged, paused when opted in
+        if watched:
+            stats[f"unhealthy_{watched}"] += 1
     if dep.budget is not None and budgets.check_quietly(svc, dep.deployment_id):
         stats["budget_thresholds"] += 1
     if tenant_budgets.check_quietly(svc, dep.owner):

@@ -71,6 +71,9 @@ class CreateDeploymentRequest(BaseModel):
     data_center_ids: list[str] = Field(default_factory=list, max_length=20, description="Preferred data centers")
     sandbox: bool | SandboxOptions = Field(default=False, description=SANDBOX_FIELD)
     budget: Budget | None = Field(default=None, description="Spend limits and what happens at 100 %")
+    auto_pause_unhealthy: bool = Field(
+        default=False, description="Pause once every worker has crash-looped for UNHEALTHY_PAUSE_SECONDS"
+    )
 
     @field_validator("user_runpod_key", "user_hf_token")
     @classmethod
@@ -184,9 +187,13 @@ class DeploymentResponse(BaseModel):
     min_replicas: int = 0
     max_replicas: int = 1
     idle_timeout_seconds: int = 5
-    paused_reason: str | None = Field(default=None, description="Why paused: user, tenant_suspended or budget")
+    paused_reason: str | None = Field(
+        default=None, description="Why paused: user, tenant_suspended, budget, tenant_budget or unhealthy"
+    )
     budget: Budget | None = None
     budget_state: BudgetState | None = Field(default=None, description="Spend so far, thresholds announced, action")
+    auto_pause_unhealthy: bool = False
+    unhealthy_since: Timestamp | None = Field(default=None, description="Flagged: every worker crash-looping since")
     deletion: DeletionInfo | None = None
     cost: CostInfo | None = None
     updated_at: Timestamp | None = None

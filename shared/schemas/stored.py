@@ -151,6 +151,8 @@ class Deployment(BaseModel):
     price_source: str | None = None
     budget: Budget | None = None  # shared/deploy/budgets.py
     budget_state: BudgetState | None = None
+    auto_pause_unhealthy: bool = False  # shared/deploy/crash_watch.py
+    unhealthy_since: Timestamp | None = None  # every worker unhealthy (crash-looping) since
     sandbox: bool = False  # runs against the simulated Runpod (key `sandbox`): free, never reaches Runpod
     sandbox_scenario: str | None = None  # ok, crash_loop, no_capacity or slow_start (sandbox only)
 
