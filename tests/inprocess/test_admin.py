@@ -24,7 +24,10 @@ def test_tenant_and_key_lifecycle(app: InProcess) -> None:
     created = app.admin("POST", "/admin/tenants", json={"name": "Acme", "email": "ops@acme.io", "tier": "pro"})
     assert created.status_code == 201
     tenant = created.json
-    assert set(tenant) == {"id", "name", "email", "tier", "status", "created_at"} and tenant["status"] == "active"
+    assert (
+        set(tenant) == {"id", "name", "email", "tier", "status", "created_at", "budget", "budget_state"}
+        and tenant["status"] == "active"
+    )
     tid = tenant["id"]
     key = app.admin("POST", f"/admin/tenants/{tid}/api-keys", json={"name": "ci"}).json
     assert key["key"].startswith("do_live_") and len(key["key"]) > 40
