@@ -42,6 +42,7 @@ NOT_DEPLOYED = {
     "vllm_worker_image": "pinned in code with the release",
     "http_timeout_seconds": "tuning knob; the default suits production",
     "webhook_timeout_seconds": "tuning knob; the default suits production",
+    "unhealthy_pause_seconds": "tuning knob; the default (10 min of crash-looping) suits production",
     "inference_timeout_seconds": "tuning knob; the default (280 s) fits the inference function's 300 s timeout",
     "step_lease_seconds": "tuning knob; the default suits production",
     "step_timeout_seconds": "tuning knob; the default suits production",
