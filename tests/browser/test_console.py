@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -104,19 +105,33 @@ class Console:
         self.errors: list[dict] = []
 
     def wait(self, timeout: float = 20.0) -> WebDriverWait:
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.1)
+        # The page re-renders as it polls: an element found a moment ago may be replaced; look again.
+        return WebDriverWait(
+            self.driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+        )
 
     def find(self, css: str, timeout: float = 20.0) -> WebElement:
         found: WebElement = self.wait(timeout).until(ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
         return found
 
     def click(self, css: str) -> None:
-        self.wait().until(ec.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
+        def clicked(driver: WebDriver) -> bool:
+            element = ec.element_to_be_clickable((By.CSS_SELECTOR, css))(driver)
+            if not element:
+                return False
+            element.click()  # a replaced element raises StaleElementReferenceException: wait() tries again
+            return True
+
+        self.wait().until(clicked)
 
     def type(self, css: str, text: str) -> None:
-        field = self.find(css)
-        field.clear()
-        field.send_keys(text)
+        def typed(_: WebDriver) -> bool:
+            field = self.find(css)
+            field.clear()
+            field.send_keys(text)
+            return True
+
+        self.wait().until(typed)
 
     def heading(self, text: str) -> None:
         self.wait().until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "main h1"), text))
