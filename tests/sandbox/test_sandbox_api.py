@@ -281,9 +281,17 @@ def test_sse_status_events_are_marked_and_pause_resume_work(server):
 def test_a_sandbox_deployment_updates_green_and_keeps_answering(server):
     dep_id = deploy(server, sandbox_body(TEXT_MODEL))
     first = server.wait_status(dep_id, "ready", timeout=60)
-    patched = server.client.patch(f"/v1/deployments/{dep_id}", json={"gpu_tier": "AMPERE_48"}, headers=server.auth)
-    assert patched.status_code == 202, patched.text
-    task_id = patched.json()["task_id"]
+    answers: list[httpx.Response] = []
+
+    def patched() -> bool:  # right after ready, finalize may still run: a 409 that says "retry shortly"
+        answers.append(
+            server.client.patch(f"/v1/deployments/{dep_id}", json={"gpu_tier": "AMPERE_48"}, headers=server.auth)
+        )
+        return answers[-1].status_code != 409
+
+    wait_until(patched, timeout=30, message="the update was refused as a conflict all along")
+    assert answers[-1].status_code == 202, answers[-1].text
+    task_id = answers[-1].json()["task_id"]
 
     def task() -> dict:
         return server.get(f"/v1/tasks/{task_id}").json()
