@@ -50,12 +50,12 @@ resource "google_service_account_iam_member" "cloudtasks_agent_acts_as_invoker" 
   member             = "serviceAccount:${google_project_service_identity.cloudtasks.email}"
 }
 
-# The deployer: builds function images and applies this configuration.
+# The deployer: builds function images, pushes the inference image (images.tf) and applies this configuration.
 resource "google_project_iam_member" "build" {
   #checkov:skip=CKV_GCP_49:The deployer creates and manages this configuration's own service accounts (iam.serviceAccountAdmin); that is what applying it means.
   for_each = toset([
     "roles/apigateway.admin",
-    "roles/artifactregistry.writer",
+    "roles/artifactregistry.admin",
     "roles/cloudfunctions.developer",
     "roles/cloudscheduler.admin",
     "roles/cloudtasks.queueAdmin",

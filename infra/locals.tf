@@ -64,6 +64,9 @@ locals {
   function_names  = { for k, f in local.functions : k => replace(k, "_", "-") }
   function_origin = { for k, n in local.function_names : k => "https://${n}-${data.google_project.this.number}.${var.region}.run.app" }
 
+  # The inference image, by the digest cloudbuild.yaml's worker-image step pushed (images.tf).
+  worker_image = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.worker.repository_id}/worker@${var.worker_image_digest}"
+
   # Cloud Tasks' dispatch deadline for a step; the run_step timeout above leaves room past it.
   step_dispatch_deadline_seconds = 120
 
@@ -87,6 +90,7 @@ locals {
     TIERS                           = var.tiers
     METRICS_PUBLIC                  = tostring(var.metrics_public)
     QUEUE_DISPATCH_DEADLINE_SECONDS = tostring(local.step_dispatch_deadline_seconds)
+    RUNPOD_WORKER_IMAGE             = local.worker_image
   }
 
   # Secret Manager secrets, by the setting they fill, and the workloads allowed to read them.

@@ -32,3 +32,8 @@ output "install_id" {
   description = "This install's identity: its Runpod endpoints are named `<endpoint_name_prefix><install_id>-<deployment id>`."
   value       = local.install_id
 }
+
+output "worker_image" {
+  description = "The inference image the functions give Runpod (RUNPOD_WORKER_IMAGE), by digest."
+  value       = local.worker_image
+}

@@ -49,6 +49,16 @@ variable "source_zip" {
   default     = "../build/function-source.zip"
 }
 
+variable "worker_image_digest" {
+  description = "Digest (sha256:...) of the inference image cloudbuild.yaml's worker-image step pushed; see infra/README.md to build it by hand."
+  type        = string
+
+  validation {
+    condition     = can(regex("^sha256:[0-9a-f]{64}$", var.worker_image_digest))
+    error_message = "worker_image_digest: the pushed image's digest, sha256:<64 hex digits>."
+  }
+}
+
 variable "secret_versions" {
   description = "Pinned Secret Manager version of each secret (bump after `gcloud secrets versions add`)."
   type        = map(string)

@@ -7,7 +7,9 @@ import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
+from shared.catalog.availability import Stock, rank
 from shared.platform.faults import Fault
 
 HEADROOM = 0.9  # use at most 90% of a GPU's memory (vLLM's default utilisation)
@@ -32,6 +34,7 @@ class Selection:
     pools: list[str]
     gpu_count: int
     reason: str
+    candidates: tuple[dict[str, Any], ...] = ()  # every pool considered: chosen, skipped, and why
 
 
 class SelectionError(Fault):
@@ -73,11 +76,59 @@ def resolve_tier(tier: str) -> Pool | None:
     raise SelectionError("unknown_gpu_tier", f"unknown gpu_tier {tier!r}; use auto, a GPU name or a pool id")
 
 
-def _price(pool: Pool) -> float:
+def _price(pool: Pool, stock: Stock | None = None) -> float:
+    live = stock.prices.get(pool.id) if stock else None
+    if live is not None:
+        return live
     return pool.price_per_gpu_hour if pool.price_per_gpu_hour is not None else math.inf
 
 
-def select(required_gb: float, tier: str = "auto", gpu_count: int | None = None) -> Selection:
+def _candidate(pool: Pool, count: int, stock: Stock | None, chosen: bool, reason: str) -> dict[str, Any]:
+    price = _price(pool, stock)
+    return {
+        "pool": pool.id,
+        "gpus": list(pool.gpus),
+        "gpu_count": count,
+        "vram_gb": pool.vram_gb,
+        "price_per_gpu_hour": None if math.isinf(price) else price,
+        "availability": stock.level(pool.id) if stock else None,
+        "chosen": chosen,
+        "skipped": not chosen,
+        "reason": reason,
+    }
+
+
+def _ranked(fitting: list[Pool], count: int, stock: Stock | None) -> tuple[list[dict[str, Any]], list[Pool], str]:
+    """Fitting pools by live availability, then price: (candidates, chosen pools, how they were chosen)."""
+
+    def level(pool: Pool) -> str | None:
+        return stock.level(pool.id) if stock and stock.levels else None
+
+    order = sorted(fitting, key=lambda p: (-rank(level(p)), _price(p, stock) * count, p.vram_gb))
+    in_stock = [p for p in order if level(p) != "NONE"]
+    if in_stock:
+        chosen, how = in_stock[:MAX_POOLS], "fitting pools by availability, then price"
+    else:
+        order = sorted(fitting, key=lambda p: (_price(p, stock) * count, p.vram_gb))
+        chosen = order[:MAX_POOLS]
+        how = "no fitting pool has stock now: the cheapest kept, Runpod places workers when capacity returns"
+    if not (stock and stock.levels):
+        how = "cheapest pools that fit" + (f" (live availability unknown: {stock.error})" if stock else "")
+    candidates = []
+    for p in order:
+        if p in chosen:
+            why = f"chosen: rank {chosen.index(p) + 1} of {len(chosen)}"
+        elif level(p) == "NONE":
+            why = "skipped: no stock in the allowed data centers (or none at the image's CUDA version)"
+        else:
+            why = f"skipped: an endpoint lists at most {MAX_POOLS} pools"
+        candidates.append(_candidate(p, count, stock, p in chosen, why))
+    return candidates, chosen, how
+
+
+def select(
+    required_gb: float, tier: str = "auto", gpu_count: int | None = None, stock: Stock | None = None
+) -> Selection:
     need = f"{required_gb:.1f} GB"
     requested = resolve_tier(tier)
     if requested is not None:
@@ -90,21 +141,27 @@ def select(required_gb: float, tier: str = "auto", gpu_count: int | None = None)
                 f"choose a GPU with at least {math.ceil(required_gb / HEADROOM)} GB or use gpu_tier=auto",
             )
         return Selection(
-            [requested.id], count, f"requested gpu_tier {tier} → {requested.id}; the model needs about {need}"
+            [requested.id],
+            count,
+            f"requested gpu_tier {tier} → {requested.id}; the model needs about {need}",
+            (_candidate(requested, count, stock, True, f"chosen: requested gpu_tier {tier}"),),
         )
     counts = [gpu_count] if gpu_count else [1, 2, 4, 8]
     for count in counts:
-        fitting = sorted(
-            (p for p in pools() if count <= p.max_count and p.usable_gb(count) >= required_gb),
-            key=lambda p: (_price(p) * count, p.vram_gb),
-        )
+        fitting = [p for p in pools() if count <= p.max_count and p.usable_gb(count) >= required_gb]
         if fitting:
-            chosen = fitting[:MAX_POOLS]
+            candidates, chosen, how = _ranked(fitting, count, stock)
+            too_small = [
+                _candidate(p, count, stock, False, f"skipped: too small ({p.vram_gb} GB x {count}) for {need}")
+                for p in pools()
+                if p not in fitting
+            ]
             per = ", ".join(f"{p.id} ({p.vram_gb} GB x {count})" for p in chosen)
             return Selection(
                 [p.id for p in chosen],
                 count,
-                f"the model needs about {need}; cheapest pools that fit: {per}",
+                f"the model needs about {need}; {how}: {per}",
+                (*candidates, *too_small),
             )
     biggest = max(pools(), key=lambda p: p.vram_gb * p.max_count)
     raise SelectionError(

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from shared.platform.settings import Settings
 
 EMBEDDING_TASKS = ("feature-extraction", "sentence-similarity")
+# The lowest CUDA version both images run on (Runpod's worker-v1-vllm v2.25 and torch 2.13's PyPI build are
+# built against CUDA 12.8): sent as the endpoint's gpu.minCudaVersion, so Runpod never places a worker on
+# a host whose driver is older, and used to scope the catalog's availability.
+MIN_CUDA_VERSION = "12.8"
 
 
 @dataclass(frozen=True)
@@ -15,7 +19,7 @@ class WorkerPlan:
     kind: str  # "vllm" (Runpod's vLLM worker; no callbacks) or "inference-container" (ours)
     env: dict[str, str]
     reason: str
-    cuda_versions: tuple[str, ...] = ()
+    min_cuda_version: str = MIN_CUDA_VERSION
 
 
 def plan_worker(

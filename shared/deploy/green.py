@@ -35,6 +35,7 @@ FOUND_KEYS = (
     "gpu_pools",
     "gpu_count",
     "gpu_reason",
+    "placement",
     "worker",
     "price_per_gpu_hour",
     "price_source",

@@ -144,8 +144,16 @@ def worker_logs(world: World, endpoint_id: str) -> Answer:
     return sse([{"ts": at, "source": "container", "line": line} for line in lines])
 
 
-def gpus(world: World) -> Answer:
-    """The shipped pools as Runpod's catalog, priced 0: nothing in the sandbox costs money."""
+SANDBOX_DATA_CENTERS = ("US-KS-2", "US-CA-2", "EU-RO-1", "EU-SE-1")
+SANDBOX_CUDA_VERSIONS = ("12.4", "12.8", "13.0")
+
+
+def gpus(world: World, query: dict[str, str]) -> Answer:
+    """The shipped pools as Runpod's catalog, priced 0: nothing in the sandbox costs money. With
+    include=AVAILABILITY (and product, as Runpod requires), every pool is in stock, as Runpod shapes it."""
+    stock = query.get("include") == "AVAILABILITY"
+    if stock != ("product" in query):
+        return problem(400, "product is required with include=AVAILABILITY, and valid only with it")
     pools = json.loads(GPU_POOLS.read_text())["pools"]
     listed = [
         {
@@ -155,8 +163,25 @@ def gpus(world: World) -> Answer:
             "memory": pool["vram_gb"],
             "price": {"serverless": 0.0},
             "maxCount": {"secure": pool.get("max_count") or 1},
+            **(_stock(query.get("minCudaVersion")) if stock else {}),
         }
         for pool in pools
         for name in pool.get("gpus") or []
     ]
     return ok({"gpus": listed})
+
+
+def _stock(min_cuda: str | None) -> dict[str, Any]:
+    def number(version: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+    floor = number(min_cuda or "0")
+    versions = [v for v in SANDBOX_CUDA_VERSIONS if number(v) >= floor]
+    level = "HIGH" if versions else "NONE"
+    listed: dict[str, Any] = {
+        "availability": level,
+        "cudaVersions": [{"version": v, "available": True} for v in versions],
+    }
+    if versions:
+        listed["dataCenters"] = [{"id": dc, "name": dc, "availability": level} for dc in SANDBOX_DATA_CENTERS]
+    return listed

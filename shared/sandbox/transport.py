@@ -33,16 +33,16 @@ class SandboxTransport(httpx.BaseTransport):
         except ValueError:
             return _response(problem(400, "the body is not JSON"))
         parts = [p for p in request.url.path.split("/") if p]
-        return _response(route(self.world, request.method, parts, body))
+        return _response(route(self.world, request.method, parts, body, dict(request.url.params)))
 
 
-def route(world: World, method: str, parts: list[str], body: Any) -> Answer:
+def route(world: World, method: str, parts: list[str], body: Any, query: dict[str, str] | None = None) -> Answer:
     if len(parts) < 2 or parts[0] != "v2":
         return not_found("route")
     if parts[1] == "serverless":
         return _management(world, method, parts[2:], body)
     if parts[1:] == ["catalog", "gpus"] and method == "GET":
-        return management.gpus(world)
+        return management.gpus(world, query or {})
     ep = state.endpoint(world, parts[1])
     if ep is None:
         return not_found(f"endpoint {parts[1]}")

@@ -10,6 +10,7 @@ from shared.clients.header_tokens import check_token
 from shared.platform.clock import Timestamp
 from shared.sandbox.keys import Scenario
 from shared.schemas.budgets import Budget, BudgetState
+from shared.schemas.placement import Placement
 from shared.schemas.rules import (
     DEPLOYMENT_NAME,
     MAX_REPLICAS,
@@ -182,6 +183,7 @@ class DeploymentResponse(BaseModel):
     gpu_pools: list[str] = []
     gpu_count: int = 1
     gpu_reason: str | None = None
+    placement: Placement | None = Field(default=None, description="How the GPU pools were chosen")
     worker_image: str | None = None
     worker_reason: str | None = None
     min_replicas: int = 0

@@ -124,6 +124,7 @@ class Deployment(BaseModel):
     gpu_pools: list[str] = []
     gpu_count: int = 1
     gpu_reason: str | None = None
+    placement: dict[str, Any] | None = None  # shared/schemas/placement.Placement, as sizing.choose decided
     model_vram_gb: int | None = None
     model_facts: dict[str, Any] = {}
     worker: dict[str, Any] = {}

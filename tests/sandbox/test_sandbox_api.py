@@ -71,6 +71,10 @@ def test_image_model_deploys_with_worker_progress_and_costs_nothing(server, read
     dep = ready["image"]
     assert dep["sandbox"] is True and dep["sandbox_scenario"] == "ok"
     assert dep["cost"]["price_per_hour"] == 0 and dep["cost"]["price_source"] == "sandbox"
+    # The simulated catalog answers availability as Runpod's does: placement ranks by it.
+    placement = dep["placement"]
+    assert placement["availability_source"] == "runpod_catalog" and placement["chosen"] == dep["gpu_pools"]
+    assert all(c["availability"] == "HIGH" for c in placement["candidates"] if c["chosen"])
     logs = messages(server, dep["deployment_id"])
     assert any("offline catalog" in m for m in logs), logs  # the Hub was out of reach
     # The simulated inference container reported through the real callback, stage by stage.

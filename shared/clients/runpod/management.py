@@ -79,8 +79,10 @@ class RunpodClient(Connection):
             resp.close()
         return lines
 
-    def list_gpus(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/v2/catalog/gpus").get("gpus", []))
+    def gpu_stock(self, min_cuda_version: str, timeout: float) -> list[dict[str, Any]]:
+        """The catalog with serverless availability, scoped to hosts offering `min_cuda_version` or later."""
+        params = {"include": "AVAILABILITY", "product": "SERVERLESS", "minCudaVersion": min_cuda_version}
+        return list(self._call("GET", "/v2/catalog/gpus", params=params, timeout=timeout).get("gpus", []))
 
     # ---- the runtime, as the engine sees it ----
 

@@ -47,7 +47,7 @@ def endpoint_body(svc: Services, dep: Deployment) -> dict[str, Any]:
         "image": dep.worker.get("image") or s.runpod_worker_image,
         "env": env,
         "disk": max(20, math.ceil(weights * 1.5) + 10),
-        "gpu": {"pools": dep.gpu_pools, "count": dep.gpu_count},
+        "gpu": _gpu(dep),
         # One worker must really start for the model to load; finalize applies the serving scale.
         "workers": {"min": 1, "max": max(1, dep.max_replicas), "idleTimeout": dep.idle_timeout_seconds},
         "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
@@ -57,6 +57,14 @@ def endpoint_body(svc: Services, dep: Deployment) -> dict[str, Any]:
     if dep.data_center_ids:
         body["dataCenterIds"] = dep.data_center_ids
     return body
+
+
+def _gpu(dep: Deployment) -> dict[str, Any]:
+    """Pools in priority order, and the image's CUDA floor: Runpod never places a worker on an older driver."""
+    gpu: dict[str, Any] = {"pools": dep.gpu_pools, "count": dep.gpu_count}
+    if dep.worker.get("min_cuda_version"):
+        gpu["minCudaVersion"] = dep.worker["min_cuda_version"]
+    return gpu
 
 
 def create_endpoint(ctx: StepContext) -> None:

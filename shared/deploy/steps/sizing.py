@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 from shared.accounts.credentials import deployment_runpod
 from shared.catalog import gpu_pools, vram
-from shared.catalog.worker_image import plan_worker
+from shared.catalog.availability import Stock, pool_levels, serverless_prices
+from shared.catalog.worker_image import MIN_CUDA_VERSION, plan_worker
 from shared.clients.hub import HubError, ModelFacts, fetch_model_facts
 from shared.clients.runpod import RunpodError
 from shared.deploy import quotas
@@ -23,6 +24,7 @@ from shared.schemas.stored import Deployment, LogLevel
 from shared.services import Services
 
 ASSUMED_VRAM_GB = 16.0
+CATALOG_TIMEOUT_SECONDS = 5.0  # the live catalog only ranks pools: without it, placement goes by price
 
 Change = Callable[[Deployment], None]
 
@@ -102,11 +104,15 @@ def select_gpu(ctx: StepContext) -> None:
 
 
 def choose(svc: Services, dep: Deployment) -> tuple[Change, str]:
-    """The GPU pools, count and worker image for `dep`'s sized model: (the change, the line saying it)."""
+    """The GPU pools, count and worker image for `dep`'s sized model: (the change, the line saying it).
+
+    Pools are ranked by fit, then Runpod's live availability, then price; the whole decision is kept
+    as `placement` (GET /v1/deployments/{id})."""
     required = float(dep.model_facts.get("required_vram_gb") or dep.model_vram_gb or ASSUMED_VRAM_GB)
-    choice = gpu_pools.select(required, dep.gpu_tier, dep.gpu_count_requested)
+    stock = _stock(svc, dep)
+    choice = gpu_pools.select(required, dep.gpu_tier, dep.gpu_count_requested, stock)
     quotas.reserve_choice(svc, dep, choice.gpu_count)
-    price, source = _catalog_price(svc, dep, choice.pools[0])
+    price, source = _price(dep, stock, choice.pools[0])
     plan = plan_worker(
         svc.settings,
         dep.model_id,
@@ -116,30 +122,52 @@ def choose(svc: Services, dep: Deployment) -> tuple[Change, str]:
         dep.model_facts.get("max_model_len"),
     )
     first = gpu_pools.pool_by_id(choice.pools[0])
+    placement = {
+        "required_vram_gb": round(required, 2),
+        "min_cuda_version": plan.min_cuda_version,
+        "data_center_ids": list(dep.data_center_ids),
+        "availability_source": "runpod_catalog" if stock.error is None else f"unavailable: {stock.error}",
+        "candidates": list(choice.candidates),
+        "chosen": list(choice.pools),
+    }
 
     def apply(d: Deployment) -> None:
         d.gpu_pools = choice.pools
         d.gpu_count = choice.gpu_count
         d.gpu_reason = choice.reason
-        d.worker = {"image": plan.image, "kind": plan.kind, "env": plan.env, "reason": plan.reason}
+        d.worker = {
+            "image": plan.image,
+            "kind": plan.kind,
+            "env": plan.env,
+            "reason": plan.reason,
+            "min_cuda_version": plan.min_cuda_version,
+        }
         d.price_per_gpu_hour, d.price_source = price, source
+        d.placement = placement
 
     names = ", ".join(first.gpus) if first else choice.pools[0]
     return apply, f"Selected GPU: {choice.pools[0]} ({names}) x{choice.gpu_count}; {choice.reason}"
 
 
-def _catalog_price(svc: Services, dep: Deployment, pool_id: str) -> tuple[float | None, str]:
-    """Runpod's live serverless price for the pool when the catalog answers; the shipped table otherwise.
-    Nothing costs money in the sandbox."""
-    if dep.sandbox:
-        return 0.0, "sandbox"
+def _stock(svc: Services, dep: Deployment) -> Stock:
+    """Runpod's live stock per pool (restricted to the deployment's data centers and the images' CUDA floor);
+    empty with the reason when the catalog does not answer in time, and placement falls back to price."""
     try:
         with deployment_runpod(svc, dep) as client:
-            for gpu in client.list_gpus():
-                serverless = (gpu.get("price") or {}).get("serverless")
-                if gpu.get("pool") == pool_id and serverless is not None:
-                    return float(serverless), "runpod_catalog"
-    except (RunpodError, CryptoError, ValueError, TypeError):
-        pass
+            gpus = client.gpu_stock(MIN_CUDA_VERSION, timeout=CATALOG_TIMEOUT_SECONDS)
+    except RunpodError as exc:
+        return Stock({}, error=f"Runpod's catalog did not answer ({exc.message})")
+    except (CryptoError, ValueError, TypeError) as exc:
+        return Stock({}, error=f"Runpod's catalog could not be read ({type(exc).__name__})")
+    # Nothing costs money in the sandbox: its pools rank by the shipped table's prices.
+    return Stock(pool_levels(gpus, dep.data_center_ids), {} if dep.sandbox else serverless_prices(gpus))
+
+
+def _price(dep: Deployment, stock: Stock, pool_id: str) -> tuple[float | None, str]:
+    """Runpod's live serverless price for the pool when the catalog answered; the shipped table otherwise."""
+    if dep.sandbox:
+        return 0.0, "sandbox"
+    if pool_id in stock.prices:
+        return stock.prices[pool_id], "runpod_catalog"
     pool = gpu_pools.pool_by_id(pool_id)
     return (pool.price_per_gpu_hour if pool else None), "shipped_table"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import secrets
 import string
 import time
@@ -15,7 +16,7 @@ from typing import Any
 
 from tests.fakes.base import Response
 from tests.fakes.runpod.spec import SpecRoute, request_schema_name, semantic_errors, spec_validator
-from tests.fakes.runpod.state import RunpodState, now_iso, problem
+from tests.fakes.runpod.state import DATA_CENTERS, RunpodState, now_iso, problem
 
 
 class ManagementApi(RunpodState):
@@ -189,11 +190,59 @@ class ManagementApi(RunpodState):
         return Response(200, body="".join(events).encode(), headers=headers)
 
     def _list_gpus(self, params: dict[str, str], body: Any) -> Response:
-        return Response(200, {"gpus": copy.deepcopy(self.gpus)})
+        refusal = self._catalog_query_refusal()
+        if refusal is not None:
+            return refusal
+        return Response(200, {"gpus": [self._with_stock(g) for g in self.gpus]})
 
     def _get_gpu(self, params: dict[str, str], body: Any) -> Response:
+        refusal = self._catalog_query_refusal()
+        if refusal is not None:
+            return refusal
         gpu = next((g for g in self.gpus if g["id"] == params["id"]), None)
-        return Response(200, copy.deepcopy(gpu)) if gpu else problem(404, f"GPU type {params['id']} not found")
+        return Response(200, self._with_stock(gpu)) if gpu else problem(404, f"GPU type {params['id']} not found")
+
+    def _catalog_query_refusal(self) -> Response | None:
+        """The spec's rules: `product` with include=AVAILABILITY and only with it; the CUDA filters only with it."""
+        q = self._query
+        wants = q.get("include", "") == "AVAILABILITY"
+        if "include" in q and not wants:
+            return problem(400, f"include: unsupported value {q['include']!r}")
+        if wants != ("product" in q):
+            return problem(400, "product is required with include=AVAILABILITY, and valid only with it")
+        if ("minCudaVersion" in q or "cudaVersions" in q) and not wants:
+            return problem(400, "the CUDA filters are valid only with include=AVAILABILITY")
+        if "minCudaVersion" in q and "cudaVersions" in q:
+            return problem(400, "minCudaVersion and cudaVersions are mutually exclusive")
+        if "minCudaVersion" in q and not re.fullmatch(r"\d+(\.\d+)?", q["minCudaVersion"]):
+            return problem(422, f"minCudaVersion: malformed {q['minCudaVersion']!r}")
+        return None
+
+    def _with_stock(self, gpu: dict[str, Any]) -> dict[str, Any]:
+        """A GPU type as listed; with include=AVAILABILITY, its pool's stock scoped by the CUDA floor."""
+        listed = copy.deepcopy(gpu)
+        if self._query.get("include") != "AVAILABILITY":
+            return listed
+        floor = _version(self._query.get("minCudaVersion", "0"))
+        offered = self.pool_cuda_versions.get(gpu.get("pool") or "", self.cuda_versions)
+        versions = [v for v in offered if _version(v) >= floor]
+        by_dc = self.availability.get(gpu.get("pool") or "", dict.fromkeys(DATA_CENTERS, "HIGH"))
+        by_dc = {dc: level if versions else "NONE" for dc, level in by_dc.items()}
+        listing = [{"id": dc, "name": DATA_CENTERS.get(dc, dc), "availability": lv} for dc, lv in by_dc.items()]
+        offered = [d for d in listing if d["availability"] != "NONE"]
+        listed["availability"] = max((d["availability"] for d in offered), key=LEVELS.index, default="NONE")
+        if offered:
+            listed["dataCenters"] = offered
+        listed["cudaVersions"] = [{"version": v, "available": bool(offered)} for v in versions]
+        return listed
+
+
+LEVELS = ["NONE", "LOW", "MEDIUM", "HIGH"]
+
+
+def _version(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return int(major), int(minor or 0)
 
 
 def _gpu_block(gpu: dict[str, Any]) -> dict[str, Any]:

@@ -4,17 +4,20 @@ over it; the management, runtime and vLLM handlers (sibling modules) all read an
 from __future__ import annotations
 
 import copy
+import json
 import random
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from tests.fakes.base import FakeServer, Response, ScriptedFaults
 from tests.fakes.runpod.faults import FAULT_KINDS, FaultPlan, Hold, InjectedFault, seconds_header
 
+GPU_POOLS = Path(__file__).resolve().parents[3] / "shared" / "catalog" / "data" / "gpu_pools.json"
 WORKER_STATES = ("idle", "running", "initializing", "unhealthy", "throttled", "none")
 
 DEFAULT_GPUS: list[dict[str, Any]] = [
@@ -65,6 +68,32 @@ DEFAULT_GPUS: list[dict[str, Any]] = [
 ]
 
 
+DATA_CENTERS = {"US-KS-2": "US Kansas 2", "EU-RO-1": "EU Romania 1"}
+DEFAULT_CUDA_VERSIONS = ("12.4", "12.8")
+
+
+def _other_pools() -> list[dict[str, Any]]:
+    """One GPU type for every shipped pool the hand-written list above leaves out: Runpod's catalog lists them all."""
+    listed = {g["pool"] for g in DEFAULT_GPUS}
+    extra = []
+    for pool in json.loads(GPU_POOLS.read_text())["pools"]:
+        if pool["id"] in listed:
+            continue
+        price: dict[str, float] = {"secure": 0.0, "community": 0.0}
+        if pool["price_per_gpu_hour"] is not None:
+            price["serverless"] = pool["price_per_gpu_hour"]
+        name = pool["gpus"][0]
+        extra.append({
+            "id": f"NVIDIA {name}", "name": name, "pool": pool["id"], "manufacturer": "NVIDIA",
+            "memory": pool["vram_gb"], "secure": True, "community": True, "price": price,
+            "maxCount": {"secure": pool["max_count"], "community": pool["max_count"]},
+        })  # fmt: skip
+    return extra
+
+
+DEFAULT_GPUS += _other_pools()
+
+
 def problem(
     status: int, detail: str, errors: list[str] | None = None, headers: dict[str, str] | None = None
 ) -> Response:
@@ -100,6 +129,12 @@ class RunpodState(FakeServer):
         self.max_workers_quota = max_workers_quota
         self.runtime_faults = runtime_faults
         self.gpus: list[dict[str, Any]] = copy.deepcopy(DEFAULT_GPUS)
+        # The catalog's stock (include=AVAILABILITY&product=SERVERLESS): pool -> data center -> level, and
+        # the CUDA versions every GPU type offers. Every pool is HIGH in both data centers until a test says.
+        self.availability: dict[str, dict[str, str]] = {}
+        self.cuda_versions: list[str] = list(DEFAULT_CUDA_VERSIONS)
+        self.pool_cuda_versions: dict[str, list[str]] = {}  # per pool, instead of cuda_versions
+        self._query: dict[str, str] = {}
         self.endpoints: dict[str, dict[str, Any]] = {}  # live endpoints, as the API shows them
         self.created: list[dict[str, Any]] = []  # snapshot of every endpoint ever created
         self.deleted: list[str] = []
@@ -155,6 +190,14 @@ class RunpodState(FakeServer):
             raise ValueError(f"kind must be one of {FAULT_KINDS}")
         with self.lock:
             self.scripted.add(ScriptedFaults.Fault(method.upper(), path_prefix, kind, count, status, retry_after))
+
+    def set_availability(self, pool: str, level: str, data_centers: dict[str, str] | None = None) -> None:
+        """A pool's stock in the catalog: `level` (NONE, LOW, MEDIUM, HIGH) in every data center, or per data
+        center with `data_centers` (a data center left out has none)."""
+        with self.lock:
+            self.availability[pool] = (
+                dict(data_centers) if data_centers is not None else dict.fromkeys(DATA_CENTERS, level)
+            )
 
     def set_worker_state(self, state: str, endpoint_id: str | None = None) -> None:
         """Force what workers look like: idle, running, initializing, unhealthy, throttled or none.
