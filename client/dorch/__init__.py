@@ -20,11 +20,23 @@ from dorch.errors import (
     NotFound,
     RateLimited,
     ServerError,
+    TaskFailed,
     Unauthorized,
     ValidationFailed,
     WaitTimeout,
 )
-from dorch.types import Credential, ErrorInfo, Health, Job, LogLine, Model, Progress, WebhookDelivery
+from dorch.types import (
+    Credential,
+    ErrorInfo,
+    Health,
+    Job,
+    LogLine,
+    Model,
+    Progress,
+    Task,
+    UsageRow,
+    WebhookDelivery,
+)
 
 __all__ = [
     "ApiError",
@@ -49,7 +61,10 @@ __all__ = [
     "Progress",
     "RateLimited",
     "ServerError",
+    "Task",
+    "TaskFailed",
     "Unauthorized",
+    "UsageRow",
     "ValidationFailed",
     "WaitTimeout",
     "WebhookDelivery",

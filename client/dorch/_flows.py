@@ -18,8 +18,17 @@ from typing import Any
 from dorch import _routes as routes
 from dorch._http import STREAM_READ_TIMEOUT, Call
 from dorch._wait import Deadline, ProgressCallback, Reconnects, Tracker, deletion_outcome, log_cursor
-from dorch.errors import ConnectionFailed, DorchError, RateLimited, ServerError
-from dorch.types import LogLine, chat_deltas
+from dorch.errors import (
+    Conflict,
+    ConnectionFailed,
+    DorchError,
+    RateLimited,
+    ServerError,
+    TaskFailed,
+    WaitTimeout,
+    parse_retry_after,
+)
+from dorch.types import LogLine, Task, chat_deltas
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class Close(Effect):
 
 
 Flow = Generator[Any, Any, None]
+START_PATIENCE = 30.0  # seconds a task's start is retried while the deployment finishes a step
 
 
 @dataclass
@@ -160,6 +170,36 @@ def delete(deployment_id: str, wait: bool, timeout: float | None, poll: float) -
         deadline.check(deployment_id, str(data.get("status")))
         yield Sleep(deadline.cap(poll))
     yield data
+
+
+def task(started: Call, wait: bool, timeout: float | None, poll: float) -> Flow:
+    """Start a task (an update or a rollback) or look one up; with `wait`, poll it until it finishes.
+    Yields the last `Task` seen; raises TaskFailed when it failed, WaitTimeout after `timeout` seconds
+    (it goes on server-side)."""
+    deadline = Deadline(timeout)
+    current = Task.from_json((yield from _start(started, Deadline(START_PATIENCE))))
+    while wait and not current.finished:
+        if deadline.remaining() == 0:
+            raise WaitTimeout(f"task {current.task_id} still {current.status} after {timeout:g} s")
+        yield Sleep(deadline.cap(poll))
+        current = Task.from_json((yield Send(routes.task(current.task_id))))
+    if wait and current.status == "failed":
+        error = current.error or {}
+        raise TaskFailed(current.task_id, str(error.get("code") or "failed"), str(error.get("message") or "failed"))
+    yield current
+
+
+def _start(call: Call, patience: Deadline) -> Generator[Any, Any, Any]:
+    """Send the call that starts a task; a 409 with Retry-After (the deployment is finishing a step, as
+    right after it became ready) is retried for up to START_PATIENCE seconds: nothing was started."""
+    while True:
+        try:
+            return (yield Send(call))
+        except Conflict as exc:
+            pause = parse_retry_after(exc.headers.get("retry-after"))
+            if pause is None or patience.remaining() == 0:
+                raise
+            yield Sleep(patience.cap(pause))
 
 
 def pages(status: str | None, model: str | None, page_size: int) -> Flow:

@@ -160,3 +160,25 @@ def credential_validate(credential_id: str) -> Call:
 
 def credential_replace(credential_id: str, api_key: str) -> Call:
     return Call("PUT", f"/v1/credentials/{credential_id}", json={"api_key": api_key})
+
+
+def update(deployment_id: str, changes: Mapping[str, Any]) -> Call:
+    """PATCH /v1/deployments/{id}: replica bounds and idle timeout apply in place, the rest goes green."""
+    body = {k: v for k, v in changes.items() if v is not None}
+    return Call("PATCH", _dep(deployment_id), json=body)
+
+
+def rollback(deployment_id: str) -> Call:
+    return Call("POST", _dep(deployment_id, "/rollback"))
+
+
+def tasks(deployment_id: str) -> Call:
+    return Call("GET", _dep(deployment_id, "/tasks"))
+
+
+def task(task_id: str) -> Call:
+    return Call("GET", f"/v1/tasks/{task_id}")
+
+
+def usage(start: str | None, end: str | None, group_by: str | None) -> Call:
+    return Call("GET", "/v1/usage", params={"from": start, "to": end, "group_by": group_by})

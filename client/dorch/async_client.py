@@ -13,8 +13,8 @@ from dorch import _routes as routes
 from dorch._async_transport import AsyncTransport
 from dorch._http import Settings
 from dorch.async_deployment import AsyncDeployment
-from dorch.client import PAGE_SIZE
-from dorch.types import ClientOptions, Credential, DeployOptions, Model, listing
+from dorch.client import PAGE_SIZE, usage_rows
+from dorch.types import ClientOptions, Credential, DeployOptions, Model, Task, UsageRow, listing
 
 
 class AsyncCredentials:
@@ -92,6 +92,17 @@ class AsyncClient:
     def chat_stream(self, model: str, messages: list[dict[str, Any]], **params: Any) -> AsyncIterator[str]:
         """Yields the text of each chunk as it arrives (`async for`)."""
         return self._t.iterate(flows.chat_stream(model, messages, params))
+
+    async def task(
+        self, task_id: str, *, wait: bool = False, timeout: float | None = None, poll_interval: float = 2.0
+    ) -> Task:
+        task: Task = await self._t.result(flows.task(routes.task(task_id), wait, timeout, poll_interval))
+        return task
+
+    async def usage(
+        self, start: str | None = None, end: str | None = None, group_by: str = "deployment"
+    ) -> tuple[list[UsageRow], UsageRow]:
+        return usage_rows(await self._t.send(routes.usage(start, end, group_by)))
 
     async def aclose(self) -> None:
         await self._t.close()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Unpack
 
 from dorch import _flows as flows
 from dorch import _routes as routes
 from dorch._async_transport import AsyncTransport
 from dorch._view import DeploymentView
 from dorch._wait import ProgressCallback
-from dorch.types import Health, Job, LogLine, WebhookDelivery, listing
+from dorch.types import Health, Job, LogLine, Task, UpdateOptions, WebhookDelivery, listing
 
 
 class AsyncDeployment(DeploymentView):
@@ -67,3 +67,21 @@ class AsyncDeployment(DeploymentView):
 
     async def webhook_deliveries(self) -> list[WebhookDelivery]:
         return listing(WebhookDelivery, await self._t.send(routes.webhook_deliveries(self.id)))
+
+    async def update(
+        self,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+        poll_interval: float = 2.0,
+        **changes: Unpack[UpdateOptions],
+    ) -> Task:
+        task: Task = await self._t.result(flows.task(routes.update(self.id, changes), wait, timeout, poll_interval))
+        return task
+
+    async def rollback(self, *, wait: bool = False, timeout: float | None = None, poll_interval: float = 2.0) -> Task:
+        task: Task = await self._t.result(flows.task(routes.rollback(self.id), wait, timeout, poll_interval))
+        return task
+
+    async def tasks(self) -> list[Task]:
+        return listing(Task, await self._t.send(routes.tasks(self.id)))

@@ -13,9 +13,13 @@ from dorch import _routes as routes
 from dorch._http import Settings
 from dorch._transport import Transport
 from dorch.deployment import Deployment
-from dorch.types import ClientOptions, Credential, DeployOptions, Model, listing
+from dorch.types import ClientOptions, Credential, DeployOptions, Model, Task, UsageRow, listing
 
 PAGE_SIZE = 50
+
+
+def usage_rows(body: Any) -> tuple[list[UsageRow], UsageRow]:
+    return listing(UsageRow, body), UsageRow.from_json({**body.get("total", {}), "key": "total"})
 
 
 class Credentials:
@@ -116,6 +120,21 @@ class Client:
     def chat_stream(self, model: str, messages: list[dict[str, Any]], **params: Any) -> Iterator[str]:
         """The same, streamed: yields the text of each chunk as it arrives."""
         return self._t.iterate(flows.chat_stream(model, messages, params))
+
+    def task(
+        self, task_id: str, *, wait: bool = False, timeout: float | None = None, poll_interval: float = 2.0
+    ) -> Task:
+        """One task (a deploy, update, rollback or delete) by id: the `X-Task-Id` of the call that started it.
+        With `wait`, once it finished (TaskFailed if it failed, WaitTimeout after `timeout` seconds)."""
+        task: Task = self._t.result(flows.task(routes.task(task_id), wait, timeout, poll_interval))
+        return task
+
+    def usage(
+        self, start: str | None = None, end: str | None = None, group_by: str = "deployment"
+    ) -> tuple[list[UsageRow], UsageRow]:
+        """Metered GPU-seconds and their price from `start` to `end` (ISO-8601; default: the last 30 days),
+        grouped by deployment, day or model: the rows and the total (its `key` is "total")."""
+        return usage_rows(self._t.send(routes.usage(start, end, group_by)))
 
     def close(self) -> None:
         self._t.close()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Unpack
 
 from dorch import _flows as flows
 from dorch import _routes as routes
 from dorch._transport import Transport
 from dorch._view import DeploymentView
 from dorch._wait import ProgressCallback
-from dorch.types import Health, Job, LogLine, WebhookDelivery, listing
+from dorch.types import Health, Job, LogLine, Task, UpdateOptions, WebhookDelivery, listing
 
 
 class Deployment(DeploymentView):
@@ -86,3 +86,27 @@ class Deployment(DeploymentView):
     def webhook_deliveries(self) -> list[WebhookDelivery]:
         """The webhook deliveries of this deployment's events."""
         return listing(WebhookDelivery, self._t.send(routes.webhook_deliveries(self.id)))
+
+    def update(
+        self,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+        poll_interval: float = 2.0,
+        **changes: Unpack[UpdateOptions],
+    ) -> Task:
+        """Change a serving deployment (PATCH): replica bounds and the idle timeout apply in place; a new
+        revision, model, GPU, env or data centers go green (a second endpoint, switched when ready, so no
+        call fails). Returns its Task; with `wait`, once it finished (TaskFailed if it failed: the
+        deployment then still serves its previous generation; Conflict while another update runs)."""
+        task: Task = self._t.result(flows.task(routes.update(self.id, changes), wait, timeout, poll_interval))
+        return task
+
+    def rollback(self, *, wait: bool = False, timeout: float | None = None, poll_interval: float = 2.0) -> Task:
+        """Bring back the previous generation's configuration (a green update of its own)."""
+        task: Task = self._t.result(flows.task(routes.rollback(self.id), wait, timeout, poll_interval))
+        return task
+
+    def tasks(self) -> list[Task]:
+        """Its tasks (deploy, updates, rollbacks, delete), oldest first."""
+        return listing(Task, self._t.send(routes.tasks(self.id)))

@@ -112,6 +112,20 @@ class DeploymentFailed(DorchError):
         return f"deployment {self.deployment_id} failed ({self.code}): {self.message}"
 
 
+class TaskFailed(DorchError):
+    """A task (an update, a rollback) ended `failed`; the deployment keeps serving its previous generation.
+
+    `code` is the API's error code, `task_id` the task."""
+
+    def __init__(self, task_id: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.code = code
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} failed ({self.code}): {self.message}"
+
+
 class WaitTimeout(DorchError, TimeoutError):
     """`wait()` gave up: the deployment had not settled within the timeout (it keeps going server-side)."""
 

@@ -44,6 +44,21 @@ class DeployOptions(TypedDict, total=False):
     extra: dict[str, Any] | None
 
 
+class UpdateOptions(TypedDict, total=False):
+    """The changes `Deployment.update()` accepts (any of them; see PATCH /v1/deployments/{id})."""
+
+    hf_model_id: str
+    revision: str
+    gpu_tier: str
+    gpu_count: int
+    env: dict[str, str]
+    idle_timeout_seconds: int
+    data_center_ids: list[str]
+    min_replicas: int
+    max_replicas: int
+    budget: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class ErrorInfo:
     """Why a deployment failed: a stable `code`, a `message`, the `step` and whether a retry may help."""
@@ -175,6 +190,35 @@ class Model(Record):
     ready: bool
     deployment_id: str | None
     deployable_as: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class Task(Record):
+    """A long operation on a deployment (`kind`: deploy, update, rollback, delete; `status`: pending,
+    in_progress, completed, failed); `error` says why a failed one failed."""
+
+    task_id: str
+    kind: str
+    status: str
+    deployment_id: str
+    model_id: str | None = None
+    created_at: str | None = None
+    completed_at: str | None = None
+    error: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed")
+
+
+@dataclass(frozen=True)
+class UsageRow(Record):
+    """Metered GPU-seconds and their price for one deployment, day, model or tenant (`key`)."""
+
+    key: str
+    gpu_seconds: float
+    usd: float
 
 
 def chat_deltas(chunk: Any) -> Iterator[str]:

@@ -66,7 +66,9 @@ def require_updatable(d: Deployment) -> None:
     if d.status not in SERVING:
         raise ConflictError(f"Only a ready deployment can be updated ({d.status.value})", {"status": d.status.value})
     if d.step is not None:
-        raise ConflictError(f"The deployment is finishing step {d.step}; retry shortly", {"step": d.step})
+        raise ConflictError(
+            f"The deployment is finishing step {d.step}; retry shortly", {"step": d.step}, {"Retry-After": "1"}
+        )
 
 
 def begin(

@@ -18,7 +18,7 @@ from tests.e2e_support import Fakes, running_fakes
 from tests.fakes.worker_sim import WorkerSim
 
 # The SDK follows deployments over SSE: leave room for a few streams a test cut and the server has not noticed.
-SERVER_ENV = {"LONG_REQUESTS_PER_TENANT": "8"}
+SERVER_ENV = {"LONG_REQUESTS_PER_TENANT": "8", "UPDATE_DRAIN_SECONDS": "1"}
 DORCH = shutil.which("dorch", path=str(Path(sys.executable).parent))
 
 

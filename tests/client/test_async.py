@@ -6,7 +6,7 @@ import asyncio
 import uuid
 
 import pytest
-from dorch import AsyncClient, DeploymentFailed, NotFound, Progress, ValidationFailed
+from dorch import AsyncClient, DeploymentFailed, NotFound, Progress, TaskFailed, ValidationFailed
 
 from tests.client.proxy import FaultyProxy
 from tests.conftest import Server
@@ -49,3 +49,23 @@ def test_async_deploy_wait_list_and_delete(server: Server, fakes: Fakes, proxy: 
     resumed = [a for a in streams if "/logs/stream" in a.path and "last-event-id" in a.headers]
     assert proxy.cut_log and resumed[0].headers["last-event-id"] == proxy.cut_log[0]
     assert seen[-1].status == "ready"
+
+
+def test_async_update_tasks_and_usage(server: Server, fakes: Fakes) -> None:
+    async def scenario() -> None:
+        async with AsyncClient(server.base_url, server.new_tenant_key("AsyncUpdate")) as client:
+            dep = await client.deploy(SDXL, webhook_url=fakes.hook_url, runpod_key="rpa_test")
+            await dep.wait(timeout=60)
+            task = await dep.update(env={"MODE": "async"}, wait=True, timeout=90)
+            assert (task.kind, task.status) == ("update", "completed")
+            assert (await client.task(task.task_id)).status == "completed"
+            with pytest.raises(TaskFailed, match="model_not_found"):
+                await dep.update(revision="no-such-branch", wait=True, timeout=60)
+            back = await dep.rollback(wait=True, timeout=90)
+            assert back.kind == "rollback" and back.status == "completed"
+            assert [t.kind for t in await dep.tasks()] == ["deploy", "update", "update", "rollback"]
+            rows, total = await client.usage(group_by="deployment")
+            assert total.key == "total" and all(r.key for r in rows)
+            await dep.delete(wait=True, timeout=30)
+
+    asyncio.run(scenario())

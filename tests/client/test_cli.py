@@ -174,3 +174,34 @@ def test_the_console_script_exit_codes_and_json(cli_env: dict[str, str], fakes: 
     assert run_dorch(cli_env, "bogus-command").returncode == 2
     plain = run_dorch(cli_env, "get", dep_id)
     assert plain.returncode == 0 and not CONTROL.search(plain.stdout)
+
+
+def test_update_rollback_tasks_and_usage_commands(dorch: Invoke, client: Client, fakes: Fakes) -> None:
+    dep = client.deploy(SDXL, webhook_url=fakes.hook_url, runpod_key="rpa_test").wait(timeout=60)
+    assert dorch("update", dep.id).exit_code == 2  # nothing to change
+
+    result = dorch("update", dep.id, "--env", "MODE=new", "--wait", "--wait-timeout", "90")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"kind\s+update", result.stdout) and re.search(r"status\s+completed", result.stdout)
+
+    failed = dorch("update", dep.id, "--revision", "no-such-branch", "--wait", "--json")
+    assert failed.exit_code == 1
+    assert json.loads(failed.stdout) == {"error": "TaskFailed", "message": json.loads(failed.stdout)["message"]}
+
+    back = dorch("rollback", dep.id, "--wait", "--json")
+    assert back.exit_code == 0, back.output
+    task = json.loads(back.stdout)
+    assert task["kind"] == "rollback" and task["status"] == "completed"
+
+    listed = json.loads(dorch("tasks", dep.id, "--json").stdout)
+    assert [t["kind"] for t in listed] == ["deploy", "update", "update", "rollback"]
+    table = dorch("tasks", dep.id).stdout
+    assert "model_not_found" in table and task["task_id"] in table
+    assert dorch("task", task["task_id"], "--json").stdout.count(task["task_id"]) >= 1
+    assert dorch("task", "task_nope").exit_code == 4
+
+    usage = json.loads(dorch("usage", "--group-by", "model", "--json").stdout)
+    assert set(usage) == {"data", "total"} and usage["total"]["key"] == "total"
+    assert "GPU-SECONDS" in dorch("usage").stdout
+    assert dorch("usage", "--from", "not-a-time").exit_code == 2
+    client.deployment(dep.id).delete(wait=True, timeout=30)

@@ -12,6 +12,7 @@ from dorch import (
     DeploymentFailed,
     NotFound,
     Progress,
+    TaskFailed,
     Unauthorized,
     ValidationFailed,
 )
@@ -210,3 +211,36 @@ def test_models_and_chat(client: Client, fakes: Fakes) -> None:
     assert len(pieces) > 1 and "".join(pieces) == "echo: one two three"
     with pytest.raises(NotFound):
         list(client.chat_stream("acme/never-deployed", [{"role": "user", "content": "x"}]))
+
+
+def test_update_rollback_and_tasks_follow_green_updates(client: Client, fakes: Fakes) -> None:
+    dep = client.deploy(SDXL, webhook_url=fakes.hook_url, runpod_key="rpa_test").wait(timeout=60)
+    first_endpoint = dep.data["runpod_endpoint_id"]
+    # Right after ready the deployment may still finish a step (409 with Retry-After): update() waits that out.
+    task = dep.update(revision=fakes.hub.models[SDXL].sha, env={"EXTRA": "1"}, wait=True, timeout=90)
+    assert (task.kind, task.status, task.deployment_id) == ("update", "completed", dep.id)
+    assert client.task(task.task_id).status == "completed"
+    assert dep.refresh().data["generation"] == 2 and dep.data["runpod_endpoint_id"] != first_endpoint
+
+    with pytest.raises(TaskFailed) as failed:
+        dep.update(revision="no-such-branch", wait=True, timeout=60)
+    assert failed.value.code == "model_not_found" and failed.value.task_id
+    assert dep.refresh().status == "ready" and dep.data["generation"] == 2  # still serving generation 2
+
+    back = dep.rollback(wait=True, timeout=90)
+    assert back.kind == "rollback" and back.status == "completed"
+    assert dep.refresh().data["generation"] == 4  # generation 3 was the update that failed
+    assert [g["generation"] for g in dep.data["generations"]] == [1, 2, 4]
+    assert dep.data["generations"][-1]["config"] == dep.data["generations"][0]["config"]
+    assert [(t.kind, t.status) for t in dep.tasks()] == [
+        ("deploy", "completed"), ("update", "completed"), ("update", "failed"), ("rollback", "completed")
+    ]  # fmt: skip
+    running = dep.update(env={"MODE": "b"})  # without wait: the task as started
+    assert running.kind == "update" and running.status in ("pending", "in_progress")
+    with pytest.raises(Conflict) as busy:  # one update at a time: refused at once, not retried
+        dep.update(env={"MODE": "c"}, wait=True, timeout=60)
+    assert busy.value.details["task_id"] == running.task_id
+    assert client.task(running.task_id, wait=True, timeout=90).status == "completed"
+    with pytest.raises(NotFound):
+        client.task("task_nope")
+    dep.delete(wait=True, timeout=30)

@@ -18,7 +18,7 @@ from dorch.errors import DeploymentFailed, DorchError
 FAILURE_LOG_LINES = 10
 
 
-def _env(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+def parse_env(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     pairs = {}
     for value in values:
         key, sep, val = value.partition("=")
@@ -39,7 +39,7 @@ def _env(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) 
 @click.option("--credential", "credential_id", metavar="ID", help="A stored credential instead of a key.")
 @click.option("--provider", help="With a registry model name (e.g. veo3): its provider.")
 @click.option("--hf-token", envvar="HF_TOKEN", help="Hugging Face token for gated models [env HF_TOKEN].")
-@click.option("--env", "env", multiple=True, metavar="KEY=VALUE", callback=_env, help="Extra worker environment.")
+@click.option("--env", "env", multiple=True, metavar="KEY=VALUE", callback=parse_env, help="Extra worker environment.")
 @click.option("--idempotency-key", help="Retrying with the same key never makes a second deployment.")
 @click.option("--sandbox", is_flag=True, help="Deploy in the sandbox: a simulated Runpod, free, no key needed.")
 @click.option("--wait", is_flag=True, help="Show live progress and return when it is ready (exit 1 if it fails).")

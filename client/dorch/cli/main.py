@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dorch.cli import account, calls, demo, deploy, manage
+from dorch.cli import account, calls, changes, demo, deploy, manage
 from dorch.cli.app import cli
 
 __all__ = ["cli", "main"]
@@ -16,6 +16,11 @@ for command in (
     manage.scale,
     manage.pause,
     manage.resume,
+    changes.update,
+    changes.rollback,
+    changes.tasks,
+    changes.task,
+    changes.usage,
     calls.run,
     calls.chat,
     account.credentials,
