@@ -346,3 +346,39 @@ def test_a_lost_ready_announcement_and_a_lost_attempt_are_rescued(start_server) 
             lambda: len(fakes.webhooks.by_event("deployment.ready")) == 3, message="the pending delivery never ran"
         )
         assert "webhook announced" in messages(server, dep_id)
+
+
+def test_a_lost_deleted_announcement_is_rescued_while_the_deletion_is_recent(start_server) -> None:
+    """`deployment.deleted` is announced once the record says deleted, a status the reconciler's pass over
+    unfinished deployments leaves out: a crash in between must not lose it for good."""
+    with running_fakes() as fakes:
+        server = start_server(env={**fakes.env(), **MANUAL})
+        dep_id = ready_deployment(server, fakes)
+        assert server.delete(f"/v1/deployments/{dep_id}").status_code in (202, 204)
+        server.wait_status(dep_id, "deleted")
+        wait_until(lambda: len(fakes.webhooks.by_event("deployment.deleted")) == 1)
+        assert "webhooks_announced" not in reconcile_now(server), "a deletion just announced is left alone"
+
+        def lose_the_announcement(endpoint_deleted_at: str | None = None) -> None:
+            with sqlite3.connect(server.data_dir / "orchestrator.db") as conn:
+                conn.execute(
+                    "DELETE FROM docs WHERE collection = 'webhook_deliveries' AND json_extract(doc, '$.event') = ?"
+                    " AND json_extract(doc, '$.deployment_id') = ?",
+                    ("deployment.deleted", dep_id),
+                )
+            _edit_doc(server, "deployments", dep_id, "json_set(doc, '$.updated_at', ?)", "2020-01-01T00:00:00.000000Z")
+            if endpoint_deleted_at:
+                _edit_doc(
+                    server, "deployments", dep_id, "json_set(doc, '$.endpoint_deleted_at', ?)", endpoint_deleted_at
+                )
+
+        lose_the_announcement()
+        assert reconcile_now(server).get("webhooks_announced") == 1
+        wait_until(
+            lambda: len(fakes.webhooks.by_event("deployment.deleted")) == 2, message="the lost webhook was not sent"
+        )
+        assert "webhook announced" in messages(server, dep_id)
+        assert "webhooks_announced" not in reconcile_now(server)  # announced once: not again
+
+        lose_the_announcement(endpoint_deleted_at="2020-01-01T00:00:00.000000Z")  # deleted long ago: left alone
+        assert "webhooks_announced" not in reconcile_now(server)

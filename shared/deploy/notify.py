@@ -163,7 +163,7 @@ def _supersede_older(svc: Services, delivery_id: str) -> None:
 # ---- the reconciler's backstop -----------------------------------------------------------------
 
 EVENT_OF_STATUS = {Status.READY: "deployment.ready", Status.WEBHOOK_FAILED: "deployment.ready",
-                   Status.FAILED: "deployment.failed"}  # fmt: skip
+                   Status.FAILED: "deployment.failed", Status.DELETED: "deployment.deleted"}  # fmt: skip
 RESCUE_GRACE_SECONDS = 120.0
 
 

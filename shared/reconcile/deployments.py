@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from shared.deploy import budgets, crash_watch, desired_state, engine, meter, notify, records, tenant_budgets
 from shared.deploy.engine import Move
 from shared.deploy.tenant_cascade import follow_tenant
+from shared.platform.clock import iso
 from shared.reconcile.run import Budget, rotated, save_cursor, saved_cursor
 from shared.schemas.states import PROVISIONING, Status
 from shared.schemas.stored import Deployment, ErrorInfo
@@ -25,6 +26,7 @@ ACTIVE = (
     Status.CLEANUP_FAILED,
     Status.FAILED,
 )
+DELETED_RESCUE_WINDOW = timedelta(hours=6)
 # The step that brings a deployment in this status forward, when it has none.
 STEP_FOR_STATUS = {
     Status.VALIDATING: "validate",
@@ -52,6 +54,25 @@ def check_deployments(svc: Services, budget: Budget, stats: Counter[str]) -> Non
         last = doc_id
     if last is not None:
         save_cursor(svc, "deployment", last)
+    _rescue_deleted(svc, now, stats)
+
+
+def _rescue_deleted(svc: Services, now: datetime, stats: Counter[str]) -> None:
+    """`deployment.deleted` is announced after the record says deleted, a status the pass above leaves
+    out: a crash in between would lose it. Recently deleted deployments get the same rescue (a range on
+    one field: no composite index; DELETED_RESCUE_WINDOW bounds the rows read)."""
+    since = iso(now - DELETED_RESCUE_WINDOW)
+    for _, doc in svc.store.query(Query(records.DEPLOYMENTS, where=(Where("endpoint_deleted_at", ">=", since),))):
+        dep = Deployment.model_validate(doc)
+        if dep.status == Status.DELETED:
+            _rescue_webhook(svc, dep, stats)
+
+
+def _rescue_webhook(svc: Services, dep: Deployment, stats: Counter[str]) -> None:
+    rescued = notify.rescue(svc, dep)
+    if rescued:
+        stats[f"webhooks_{rescued}"] += 1
+        records.log(svc, dep.deployment_id, "WARNING", f"Reconciler: webhook {rescued} (it had been lost)")
 
 
 def _check(svc: Services, dep: Deployment, now: datetime, stale_after: timedelta, stats: Counter[str]) -> None:
@@ -88,10 +109,7 @@ def _check(svc: Services, dep: Deployment, now: datetime, stale_after: timedelta
         return
     if desired_state.correct_drift(svc, dep):  # Runpod's workers differ from the desired state
         stats["workers_reapplied"] += 1
-    rescued = notify.rescue(svc, dep)  # an announcement or attempt lost to a crash
-    if rescued:
-        stats[f"webhooks_{rescued}"] += 1
-        records.log(svc, dep.deployment_id, "WARNING", f"Reconciler: webhook {rescued} (it had been lost)")
+    _rescue_webhook(svc, dep, stats)  # an announcement or attempt lost to a crash
     if not (quiet and lease_free):
         return
     step = dep.step or _step_for(dep)
