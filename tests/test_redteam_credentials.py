@@ -9,6 +9,8 @@ deployments; a key of the same account (a rotation) is taken as before.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from tests.e2e_support import create_body, wait_until
@@ -64,3 +66,47 @@ def test_a_stored_credential_is_not_replaced_by_a_key_of_another_account(server,
     server.wait_status(dep_id, "deleted")
     assert endpoint not in fakes.runpod.endpoints
     assert put("rpa_other").status_code == 200  # no deployment holds an endpoint with it any more
+
+
+def test_a_credential_is_never_deleted_under_a_deployment_being_created(server, fakes) -> None:
+    """Creates naming a credential race DELETEs of it. A delete that wins leaves no deployment acting with the
+    deleted credential (the create is refused, 422); a create that wins makes the delete a 409. Never both."""
+    rounds, per_round = 6, 6
+    accepted: list[tuple[str, str]] = []
+    deleted: set[str] = set()
+    odd: list[str] = []
+    for _ in range(rounds):
+        cred = server.post("/v1/credentials", json={"api_key": "rpa_valid"}).json()["id"]
+        start = threading.Barrier(per_round + 1)
+
+        def create(cred_id: str = cred, start: threading.Barrier = start) -> None:
+            start.wait()
+            body = create_body(fakes, user_runpod_key=None, credential_id=cred_id)
+            resp = server.post("/v1/deployments", json=body)
+            if resp.status_code == 202:
+                accepted.append((resp.json()["deployment_id"], cred_id))
+            elif resp.status_code != 422:
+                odd.append(f"create {resp.status_code} {resp.text}")
+
+        def delete(cred_id: str = cred, start: threading.Barrier = start) -> None:
+            start.wait()
+            for _ in range(per_round):
+                resp = server.delete(f"/v1/credentials/{cred_id}")
+                if resp.status_code in (200, 204):
+                    deleted.add(cred_id)
+                    return
+                if resp.status_code != 409:
+                    odd.append(f"delete {resp.status_code} {resp.text}")
+
+        threads = [threading.Thread(target=create) for _ in range(per_round)] + [threading.Thread(target=delete)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not odd, odd
+    orphaned = [dep_id for dep_id, cred_id in accepted if cred_id in deleted]
+    assert not orphaned, f"deployments accepted with a credential deleted under them: {orphaned}"
+    for dep_id, _ in accepted:  # every accepted deployment still acts with its key: it can be deleted
+        server.delete(f"/v1/deployments/{dep_id}")
+    for dep_id, _ in accepted:
+        server.wait_status(dep_id, "deleted")

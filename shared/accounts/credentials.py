@@ -6,6 +6,8 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
+from shared.accounts import credential_claims
+from shared.accounts.credential_claims import CREDENTIALS
 from shared.accounts.tenants import TENANTS
 from shared.clients.runpod import RunpodError
 from shared.platform.clock import iso
@@ -21,8 +23,6 @@ from shared.store.base import Doc
 
 if TYPE_CHECKING:  # the client module brings httpx: kept off the cold path of reads
     from shared.clients.runpod import RunpodClient
-
-CREDENTIALS = "credentials"
 
 
 class MissingCredential(CryptoError):
@@ -100,8 +100,16 @@ def users(svc: Services, tenant_id: str, cred_id: str) -> list[str]:
 def delete(svc: Services, tenant_id: str, cred_id: str) -> None:
     """Refused (409, naming them) while deployments not yet deleted use it: they would lose their key."""
     find(svc, tenant_id, cred_id)
+    creating = credential_claims.mark_deleting(svc, cred_id)
+    if creating:
+        raise ConflictError(
+            f"Credential {cred_id} is being used to create {len(creating)} deployment(s) right now; retry shortly",
+            {"credential_id": cred_id, "deployment_ids": creating[:100]},
+            {"Retry-After": "2"},
+        )
     in_use = users(svc, tenant_id, cred_id)
     if in_use:
+        credential_claims.unmark(svc, cred_id)
         raise ConflictError(
             f"Credential {cred_id} is used by {len(in_use)} deployment(s); delete them or give them another key "
             "(POST /v1/deployments/{id}/credential) first",
@@ -158,6 +166,8 @@ def key_source(svc: Services, tenant_id: str, inline: str | None, credential_id:
         doc = find(svc, tenant_id, cred_id)
     except NotFoundError:
         raise ValidationError(f"Credential {cred_id} not found", {"field": "credential_id"}) from None
+    if doc.get("deleting_at"):
+        raise ValidationError(f"Credential {cred_id} is being deleted", {"field": "credential_id"})
     return key_of(svc, doc), cred_id
 
 

@@ -6,7 +6,7 @@ import math
 import secrets
 from typing import Any
 
-from shared.accounts import credentials
+from shared.accounts import credential_claims, credentials
 from shared.catalog import model_registry
 from shared.catalog.gpu_pools import SelectionError, resolve_tier
 from shared.catalog.model_names import UnknownModel
@@ -101,6 +101,9 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
             f"You already have a deployment named {body.deployment_name!r}",
             {"field": "deployment_name", "deployment_name": body.deployment_name},
         )
+    if credential_id and not credential_claims.claim(svc, credential_id, dep_id):  # see credential_claims
+        release_name(svc, dep)
+        raise ValidationError(f"Credential {credential_id} is being deleted", {"field": "credential_id"})
     try:
         quotas.reserve(svc, owner, quotas.tier_of(svc, owner), dep_id, quotas.gpus_of(dep), new=True)
         # The first task is queued before the record exists; it answers "not yet" until it does.
@@ -112,6 +115,9 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         release_name(svc, dep)
         quotas.release(svc, owner, dep_id)
         raise
+    finally:
+        if credential_id:  # inserted (the delete's query now sees it) or refused: the claim has done its job
+            credential_claims.release(svc, credential_id, dep_id)
     mode = f"; sandbox, scenario {dep.sandbox_scenario}: simulated Runpod, no cost" if sandbox else ""
     records.log(svc, dep_id, "INFO", f"Deployment accepted for {model_id} (gpu_tier={body.gpu_tier}){mode}")
     return CreateDeploymentResponse(

@@ -4,7 +4,8 @@ first, so a key of another Runpod account cannot strand them."""
 
 from __future__ import annotations
 
-from shared.accounts.credentials import CREDENTIALS, find, get, key_of, mask, users
+from shared.accounts.credential_claims import CREDENTIALS
+from shared.accounts.credentials import find, get, key_of, mask, users
 from shared.clients.runpod import RunpodError
 from shared.deploy import records
 from shared.platform.errors import ConflictError, NotFoundError, ServiceUnavailableError, ValidationError

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 
 from shared.accounts import credentials, tenants
-from shared.accounts.credentials import CREDENTIALS
+from shared.accounts.credential_claims import CREDENTIALS
 from shared.deploy import records, tenant_budgets
 from shared.deploy.delete import request_deletion
 from shared.deploy.desired_state import ScalingFailed, converge, desire
