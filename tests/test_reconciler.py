@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 
@@ -308,6 +309,12 @@ def test_reconciler_fails_deployments_past_their_deadline(start_server) -> None:
         assert body["error"]["code"] == "deploy_timeout" and "reconciler" in body["error"]["message"]
 
 
+def _doc(server, collection: str, doc_id: str) -> dict:
+    with sqlite3.connect(server.data_dir / "orchestrator.db") as conn:
+        row = conn.execute("SELECT doc FROM docs WHERE collection = ? AND id = ?", (collection, doc_id)).fetchone()
+    return json.loads(row[0]) if row else {}
+
+
 def _edit_doc(server, collection: str, doc_id: str, sql_set: str, *args) -> None:
     with sqlite3.connect(server.data_dir / "orchestrator.db") as conn:
         conn.execute(f"UPDATE docs SET doc = {sql_set} WHERE collection = ? AND id = ?", (*args, collection, doc_id))
@@ -321,6 +328,9 @@ def test_a_lost_ready_announcement_and_a_lost_attempt_are_rescued(start_server) 
         server = start_server(env={**fakes.env(), **MANUAL})
         dep_id = ready_deployment(server, fakes)
         wait_until(lambda: len(fakes.webhooks.by_event("deployment.ready")) == 1)
+        # The delivery's bookkeeping ends with a write of the deployment (webhook_delivered), which may land after
+        # the receiver got the call: wait for it, or it would undo the edits below.
+        wait_until(lambda: _doc(server, "deployments", dep_id).get("webhook_delivered") is True)
         assert "webhooks_announced" not in reconcile_now(server), "a deployment just made ready is left alone"
 
         # As a crash before the announcement leaves it: ready, quiet, and no delivery at all.
