@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 from shared.platform.crypto import keyed_hash
-from tests.e2e_support import create_body, wait_until
+from tests.e2e_support import BIG, create_body, wait_until
 from tests.test_lifecycle import _read_stream
 from tests.test_reconciler import MANUAL, SECRET
 
@@ -207,3 +207,12 @@ def test_price_only_mode_ranks_by_price_and_never_re_places(start_server, fakes)
     assert fakes.runpod.requests_to("GET", "/v2/catalog/gpus") == []
     fakes.runpod.set_pool_capacity("ADA_24", None)
     server.wait_status(dep_id, "ready")
+
+
+def test_a_ceiling_only_sizing_shows_too_low_fails_the_deployment_with_its_code(server, fakes) -> None:
+    # Accepted at create (the model is not sized yet: AMPERE_16 at $0.58 might do), then sized at ~24 GB:
+    # with one GPU only AMPERE_48 ($1.22) and dearer fit.
+    body = server.wait_status(deploy(server, fakes, hf_model_id=BIG, gpu_count=1, max_price_per_gpu_hour=1.0), "failed")
+    assert body["error"]["code"] == "price_ceiling_too_low", body["error"]
+    assert "max_price_per_gpu_hour $1.00 excludes every pool that fits" in body["error"]["message"]
+    assert fakes.runpod.created == []
