@@ -11,7 +11,6 @@ from shared.deploy import records
 from shared.deploy.commit import Move
 from shared.deploy.step_context import StepContext
 from shared.deploy.steps import replacement
-from shared.deploy.steps.replacement import gpu_block
 from shared.deploy.worker_secret import callback_path, worker_secret
 from shared.sandbox.keys import SCENARIO_ENV
 from shared.schemas.states import GONE, Status
@@ -49,7 +48,7 @@ def endpoint_body(svc: Services, dep: Deployment) -> dict[str, Any]:
         "image": dep.worker.get("image") or s.runpod_worker_image,
         "env": env,
         "disk": max(20, math.ceil(weights * 1.5) + 10),
-        "gpu": gpu_block(dep, dep.gpu_pools),
+        "gpu": replacement.gpu_block(dep, dep.gpu_pools),
         # One worker must really start for the model to load; finalize applies the serving scale.
         "workers": {"min": 1, "max": max(1, dep.max_replicas), "idleTimeout": dep.idle_timeout_seconds},
         "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
