@@ -62,6 +62,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.create_to_ready
 	$(BIN)/python -m bench.long_requests
 	$(BIN)/python -m bench.cold_start
+	$(BIN)/python -m bench.placement
 
 clean:
 	rm -rf $(VENV) .data

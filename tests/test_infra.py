@@ -47,6 +47,8 @@ NOT_DEPLOYED = {
     "step_timeout_seconds": "tuning knob; the default suits production",
     "deploy_timeout_seconds": "tuning knob; the default suits production",
     "ready_poll_interval_seconds": "tuning knob; the default suits production",
+    "placement_timeout_seconds": "tuning knob; the default (3 min) suits production",
+    "placement_mode": "a fallback (price_only) an operator sets by hand; the default suits production",
     "update_drain_seconds": "tuning knob; the default suits production",
     "retry_base_seconds": "tuning knob; the default suits production",
     "retry_max_seconds": "tuning knob; the default suits production",

@@ -127,8 +127,13 @@ def _ranked(fitting: list[Pool], count: int, stock: Stock | None) -> tuple[list[
 
 
 def select(
-    required_gb: float, tier: str = "auto", gpu_count: int | None = None, stock: Stock | None = None
+    required_gb: float,
+    tier: str = "auto",
+    gpu_count: int | None = None,
+    stock: Stock | None = None,
+    max_price: float | None = None,
 ) -> Selection:
+    """The pools for a model needing `required_gb`; `max_price` (per GPU-hour) skips the pools above it."""
     need = f"{required_gb:.1f} GB"
     requested = resolve_tier(tier)
     if requested is not None:
@@ -140,6 +145,8 @@ def select(
                 f"needs about {need} of VRAM (at most {int(HEADROOM * 100)}% of a GPU is used); "
                 f"choose a GPU with at least {math.ceil(required_gb / HEADROOM)} GB or use gpu_tier=auto",
             )
+        if not affordable(requested, stock, max_price):
+            raise _too_pricey(required_gb, max_price, [requested], stock)
         return Selection(
             [requested.id],
             count,
@@ -147,10 +154,16 @@ def select(
             (_candidate(requested, count, stock, True, f"chosen: requested gpu_tier {tier}"),),
         )
     counts = [gpu_count] if gpu_count else [1, 2, 4, 8]
+    priced_out: list[Pool] = []
     for count in counts:
         fitting = [p for p in pools() if count <= p.max_count and p.usable_gb(count) >= required_gb]
-        if fitting:
-            candidates, chosen, how = _ranked(fitting, count, stock)
+        within = [p for p in fitting if affordable(p, stock, max_price)]
+        priced_out = priced_out or [p for p in fitting if p not in within]
+        if within:
+            candidates, chosen, how = _ranked(within, count, stock)
+            skipped = [
+                _candidate(p, count, stock, False, _above(p, stock, max_price)) for p in fitting if p not in within
+            ]
             too_small = [
                 _candidate(p, count, stock, False, f"skipped: too small ({p.vram_gb} GB x {count}) for {need}")
                 for p in pools()
@@ -161,14 +174,57 @@ def select(
                 [p.id for p in chosen],
                 count,
                 f"the model needs about {need}; {how}: {per}",
-                (*candidates, *too_small),
+                (*candidates, *skipped, *too_small),
             )
+    if priced_out:
+        raise _too_pricey(required_gb, max_price, priced_out, stock)
     biggest = max(pools(), key=lambda p: p.vram_gb * p.max_count)
     raise SelectionError(
         "no_gpu_fits",
         f"the model needs about {need}, more than the largest option "
         f"({biggest.id}, {biggest.vram_gb} GB x {biggest.max_count})",
     )
+
+
+def affordable(pool: Pool, stock: Stock | None, max_price: float | None) -> bool:
+    """Within the user's ceiling per GPU-hour (a pool without a known price never is, under a ceiling)."""
+    return max_price is None or _price(pool, stock) <= max_price
+
+
+def _above(pool: Pool, stock: Stock | None, max_price: float | None) -> str:
+    price = _price(pool, stock)
+    shown = "no known price" if math.isinf(price) else f"${price:.2f}/GPU-hour"
+    return f"skipped: {shown}, above max_price_per_gpu_hour ${max_price:.2f}"
+
+
+def _too_pricey(
+    required_gb: float, max_price: float | None, fitting: list[Pool], stock: Stock | None
+) -> SelectionError:
+    cheapest = min(fitting, key=lambda p: _price(p, stock))
+    price = _price(cheapest, stock)
+    shown = "has no known price" if math.isinf(price) else f"costs ${price:.2f}/GPU-hour"
+    need = f"the model needs about {required_gb:.1f} GB" if required_gb > 0 else "before the model is sized"
+    return SelectionError(
+        "price_ceiling_too_low",
+        f"max_price_per_gpu_hour ${max_price or 0:.2f} excludes every pool that fits ({need}; the cheapest "
+        f"that fits, {cheapest.id}, {shown}): raise the ceiling or leave it out",
+    )
+
+
+def widen(required_gb: float, count: int, listed: list[str], stock: Stock | None, max_price: float | None) -> list[str]:
+    """The next pools to add to an endpoint whose pools found no GPU: fitting, not listed yet, not out of
+    stock, within the ceiling; best availability, then price, at most MAX_POOLS of them."""
+    more = [
+        p
+        for p in pools()
+        if p.id not in listed
+        and count <= p.max_count
+        and p.usable_gb(count) >= required_gb
+        and affordable(p, stock, max_price)
+        and (stock.level(p.id) if stock else None) != "NONE"
+    ]
+    more.sort(key=lambda p: (-rank(stock.level(p.id) if stock else None), _price(p, stock), p.vram_gb))
+    return [p.id for p in more[:MAX_POOLS]]
 
 
 def pool_by_id(pool_id: str) -> Pool | None:

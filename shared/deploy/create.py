@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.accounts import credential_claims, credentials
 from shared.catalog import model_registry
-from shared.catalog.gpu_pools import SelectionError, resolve_tier
+from shared.catalog.gpu_pools import SelectionError, resolve_tier, select
 from shared.catalog.model_names import UnknownModel
 from shared.deploy import engine, progress, quotas, records, tasks
 from shared.deploy.deployment_names import claim_name, release_name
@@ -58,6 +58,7 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         resolve_tier(body.gpu_tier)
     except SelectionError as exc:
         raise ValidationError(exc.message, {"field": "gpu_tier"}) from None
+    _check_ceiling(body, float(facts.get("registry_vram_gb") or 0))
 
     now = svc.now()
     dep_id = new_deployment_id(svc)
@@ -93,6 +94,7 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         sandbox=sandbox,
         budget=body.budget,
         auto_pause_unhealthy=body.auto_pause_unhealthy,
+        max_price_per_gpu_hour=body.max_price_per_gpu_hour,
         sandbox_scenario=(body.sandbox_scenario or "ok") if sandbox else None,
     )
     # The claim and the insert succeed or fail together (a crashed create's claim goes stale: claim_name).
@@ -129,6 +131,18 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         created_at=now,
         sandbox=sandbox,
     )
+
+
+def _check_ceiling(body: CreateDeploymentRequest, known_gb: float) -> None:
+    """A ceiling below every pool that could serve the request is refused now (shipped prices; a model not
+    sized yet counts as fitting anywhere); select_gpu checks again once the model is sized."""
+    if body.max_price_per_gpu_hour is None:
+        return
+    try:
+        select(known_gb, body.gpu_tier, body.gpu_count, None, body.max_price_per_gpu_hour)
+    except SelectionError as exc:
+        if exc.code == "price_ceiling_too_low":
+            raise ValidationError(exc.message, {"field": "max_price_per_gpu_hour", "code": exc.code}) from None
 
 
 def _estimated_ready_seconds(svc: Services, dep: Deployment) -> int:

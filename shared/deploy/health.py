@@ -53,6 +53,8 @@ def _aggregate(dep: Deployment, w: dict[str, int]) -> dict[str, Any]:
     ready, unhealthy = w["ready"], w["unhealthy"]
     if dep.status in PROVISIONING:
         state, msg = ("Progressing", f"Starting: {dep.status.value.replace('_', ' ')}.")
+        if w["throttled"] and not ready:  # a capacity wait (re-placement may widen the pools), not a crash
+            msg = f"Starting: waiting for GPU capacity ({w['throttled']} worker(s) throttled)."
         if unhealthy and not ready:
             state, msg = "Unhealthy", f"{unhealthy} worker(s) failing health checks (crash-looping)."
         return _health(state, msg, "warning" if state == "Unhealthy" else "info", w)

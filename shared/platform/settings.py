@@ -83,6 +83,10 @@ class Settings(BaseModel):
     step_timeout_seconds: float = Field(default=600.0, gt=0)
     deploy_timeout_seconds: float = Field(default=3600.0, gt=0)
     ready_poll_interval_seconds: float = Field(default=15.0, gt=0)
+    # No worker started this long (throttled, or none initializing): widen the endpoint's pools. price_only is
+    # the old placement (cheapest pools, no catalog, no re-placement), kept as a fallback.
+    placement_timeout_seconds: float = Field(default=180.0, gt=0)
+    placement_mode: Literal["availability", "price_only"] = "availability"
     # A green update: how long the previous endpoint may finish its jobs before it is deleted.
     update_drain_seconds: float = Field(default=300.0, ge=0)
     # A step's transient faults: base doubling per attempt up to max, ± jitter, at most max_attempts.

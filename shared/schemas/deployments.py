@@ -75,6 +75,13 @@ class CreateDeploymentRequest(BaseModel):
     auto_pause_unhealthy: bool = Field(
         default=False, description="Pause once every worker has crash-looped for UNHEALTHY_PAUSE_SECONDS"
     )
+    max_price_per_gpu_hour: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="Most USD per GPU-hour you accept: pools above it are never chosen, neither at first nor when "
+        "re-placement widens the pools (no pool that fits under it: 422 price_ceiling_too_low)",
+    )
 
     @field_validator("user_runpod_key", "user_hf_token")
     @classmethod

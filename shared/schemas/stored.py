@@ -153,6 +153,7 @@ class Deployment(BaseModel):
     budget: Budget | None = None  # shared/deploy/budgets.py
     budget_state: BudgetState | None = None
     auto_pause_unhealthy: bool = False  # shared/deploy/crash_watch.py
+    max_price_per_gpu_hour: float | None = None  # the user's ceiling: sizing.choose and replacement honour it
     unhealthy_since: Timestamp | None = None  # every worker unhealthy (crash-looping) since
     sandbox: bool = False  # runs against the simulated Runpod (key `sandbox`): free, never reaches Runpod
     sandbox_scenario: str | None = None  # ok, crash_loop, no_capacity or slow_start (sandbox only)

@@ -10,6 +10,7 @@ from shared.clients.runpod import RunpodError
 from shared.deploy import records
 from shared.deploy.commit import Move
 from shared.deploy.step_context import StepContext
+from shared.deploy.steps import replacement
 from shared.deploy.worker_secret import callback_path, worker_secret
 from shared.sandbox.keys import SCENARIO_ENV
 from shared.schemas.states import GONE, Status
@@ -47,7 +48,7 @@ def endpoint_body(svc: Services, dep: Deployment) -> dict[str, Any]:
         "image": dep.worker.get("image") or s.runpod_worker_image,
         "env": env,
         "disk": max(20, math.ceil(weights * 1.5) + 10),
-        "gpu": _gpu(dep),
+        "gpu": replacement.gpu_block(dep, dep.gpu_pools),
         # One worker must really start for the model to load; finalize applies the serving scale.
         "workers": {"min": 1, "max": max(1, dep.max_replicas), "idleTimeout": dep.idle_timeout_seconds},
         "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
@@ -57,14 +58,6 @@ def endpoint_body(svc: Services, dep: Deployment) -> dict[str, Any]:
     if dep.data_center_ids:
         body["dataCenterIds"] = dep.data_center_ids
     return body
-
-
-def _gpu(dep: Deployment) -> dict[str, Any]:
-    """Pools in priority order, and the image's CUDA floor: Runpod never places a worker on an older driver."""
-    gpu: dict[str, Any] = {"pools": dep.gpu_pools, "count": dep.gpu_count}
-    if dep.worker.get("min_cuda_version"):
-        gpu["minCudaVersion"] = dep.worker["min_cuda_version"]
-    return gpu
 
 
 def create_endpoint(ctx: StepContext) -> None:
@@ -130,6 +123,8 @@ class Probe(NamedTuple):
     note: str
     unhealthy_polls: int  # consecutive polls that saw only unhealthy workers, this one included
     unhealthy: int = 0
+    throttled: int = 0  # waiting for a GPU (re-placement widens the pools after PLACEMENT_TIMEOUT_SECONDS)
+    initializing: int = 0
 
 
 def probe(svc: Services, dep: Deployment, endpoint_id: str, unhealthy_polls: int) -> Probe:
@@ -147,8 +142,9 @@ def probe(svc: Services, dep: Deployment, endpoint_id: str, unhealthy_polls: int
         return Probe("up", "a worker is up (health check)", 0)
     if unhealthy > 0:
         return Probe("unhealthy", f"{unhealthy} worker(s) unhealthy", unhealthy_polls + 1, unhealthy)
-    waiting = "waiting for GPU capacity" if int(workers.get("throttled") or 0) else "worker starting"
-    return Probe("starting", waiting, 0)
+    throttled, initializing = int(workers.get("throttled") or 0), int(workers.get("initializing") or 0)
+    waiting = "waiting for GPU capacity" if throttled else "worker starting"
+    return Probe("starting", waiting, 0, 0, throttled, initializing)
 
 
 def crash_looping(ctx: StepContext, seen: Probe) -> bool:
@@ -171,6 +167,8 @@ def wait_ready(ctx: StepContext) -> None:
         return
     if crash_looping(ctx, seen):
         return
+    if seen.state == "starting":
+        replacement.consider(ctx, seen)  # capacity, not a crash: widen the pools once the timeout passed
     # Polling is this step's retry, bounded by the deployment's deadline: poll again.
     _poll_again(ctx, seen.note, unhealthy_polls=None if seen.state == "unreachable" else seen.unhealthy_polls)
 

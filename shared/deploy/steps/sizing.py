@@ -109,8 +109,11 @@ def choose(svc: Services, dep: Deployment) -> tuple[Change, str]:
     Pools are ranked by fit, then Runpod's live availability, then price; the whole decision is kept
     as `placement` (GET /v1/deployments/{id})."""
     required = float(dep.model_facts.get("required_vram_gb") or dep.model_vram_gb or ASSUMED_VRAM_GB)
-    stock = _stock(svc, dep)
-    choice = gpu_pools.select(required, dep.gpu_tier, dep.gpu_count_requested, stock)
+    price_only = svc.settings.placement_mode == "price_only"
+    stock = Stock({}, error="PLACEMENT_MODE=price_only") if price_only else live_stock(svc, dep)
+    choice = gpu_pools.select(
+        required, dep.gpu_tier, dep.gpu_count_requested, None if price_only else stock, dep.max_price_per_gpu_hour
+    )
     quotas.reserve_choice(svc, dep, choice.gpu_count)
     price, source = _price(dep, stock, choice.pools[0])
     plan = plan_worker(
@@ -126,9 +129,12 @@ def choose(svc: Services, dep: Deployment) -> tuple[Change, str]:
         "required_vram_gb": round(required, 2),
         "min_cuda_version": plan.min_cuda_version,
         "data_center_ids": list(dep.data_center_ids),
-        "availability_source": "runpod_catalog" if stock.error is None else f"unavailable: {stock.error}",
+        "availability_source": _source(stock, price_only),
         "candidates": list(choice.candidates),
         "chosen": list(choice.pools),
+        "mode": svc.settings.placement_mode,
+        "max_price_per_gpu_hour": dep.max_price_per_gpu_hour,
+        "history": [],
     }
 
     def apply(d: Deployment) -> None:
@@ -149,7 +155,13 @@ def choose(svc: Services, dep: Deployment) -> tuple[Change, str]:
     return apply, f"Selected GPU: {choice.pools[0]} ({names}) x{choice.gpu_count}; {choice.reason}"
 
 
-def _stock(svc: Services, dep: Deployment) -> Stock:
+def _source(stock: Stock, price_only: bool) -> str:
+    if price_only:
+        return "price_only"
+    return "runpod_catalog" if stock.error is None else f"unavailable: {stock.error}"
+
+
+def live_stock(svc: Services, dep: Deployment) -> Stock:
     """Runpod's live stock per pool (restricted to the deployment's data centers and the images' CUDA floor);
     empty with the reason when the catalog does not answer in time, and placement falls back to price."""
     try:

@@ -15,11 +15,12 @@ import time
 from typing import Any
 
 from tests.fakes.base import Response
+from tests.fakes.runpod.capacity import CapacitySim
 from tests.fakes.runpod.spec import SpecRoute, request_schema_name, semantic_errors, spec_validator
-from tests.fakes.runpod.state import DATA_CENTERS, RunpodState, now_iso, problem
+from tests.fakes.runpod.state import DATA_CENTERS, now_iso, problem
 
 
-class ManagementApi(RunpodState):
+class ManagementApi(CapacitySim):
     schema_error_status = 400  # the spec hints real schema failures may be 422; the brief asked for 400
 
     def _check_management(self, method: str, route: SpecRoute, body: Any) -> Response | None:
@@ -156,7 +157,7 @@ class ManagementApi(RunpodState):
         if state == "none":
             return []
         gpu = endpoint.get("gpu") or {}
-        pool = (gpu.get("pools") or [None])[0]
+        pool = self.placed_pool(endpoint["id"]) or (gpu.get("pools") or [None])[0]
         gpu_type = next((g["id"] for g in self.gpus if g["pool"] == pool), None)
         return [
             {

@@ -223,7 +223,11 @@ class RunpodState(FakeServer):
             since = self._warm_since.get(endpoint_id)
             if since is None:
                 return "none"
-            return "initializing" if time.monotonic() - since < self.ready_after_seconds else "idle"
+            return self._started_state(endpoint_id, since)
+
+    def _started_state(self, endpoint_id: str, since: float) -> str:
+        """A started worker's state: initializing for ready_after_seconds, then idle (capacity.py refines it)."""
+        return "initializing" if time.monotonic() - since < self.ready_after_seconds else "idle"
 
     def worker_seconds(self, endpoint_id: str) -> float:
         """Seconds the endpoint's one simulated worker has been up (initializing or idle: what Runpod bills),
