@@ -131,6 +131,8 @@ def test_the_seeds_guide_end_to_end(server, fakes) -> None:
     answer = server.client.post("/v1/chat/completions", json=chat, headers=auth)
     assert answer.status_code == 200, answer.text
     assert answer.headers["X-Deployment-Id"] == node_id and answer.json()["choices"]
+    models = {m["id"]: m for m in server.client.get("/v1/models", headers=auth).json()["data"]}
+    assert models[MODEL]["ready"] is True and models[MODEL]["deployment_id"] is None  # the operator's, unnamed
 
     # Step 9.5: logs (JSON) and the stream: the last event is the seed's `done`
     history = admin(server, "GET", f"/admin/nodes/{node_id}/logs", params={"tail": 100})
