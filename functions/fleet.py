@@ -39,7 +39,8 @@ def _terminate(call: Call, deployment_id: str, noun: str) -> Termination:
         "done": f"{noun} terminated and purged",
         "pending": f"{noun} termination initiated; the record is purged once the endpoint is verified gone",
     }.get(state, f"{noun} termination initiated")
-    return Termination(status=status, message=message, purge=state, request_id=task_id)
+    shown = "deleted" if state == "done" else after.status.value
+    return Termination(status=status, deployment_status=shown, message=message, purge=state, request_id=task_id)
 
 
 # ---- /admin/deployments ----

@@ -45,7 +45,10 @@ def terminate_instance(call: Call, instance_id: str) -> Response:
     task_id = delete.delete(call.svc, call.owner, instance_id)
     dep = records.owned(call.svc, call.owner, instance_id)
     answer = Termination(
-        status=nodes.node_status(dep.status), message="Instance termination initiated", request_id=task_id
+        status=nodes.node_status(dep.status),
+        deployment_status=dep.status.value,
+        message="Instance termination initiated",
+        request_id=task_id,
     )
     return json_response(answer, 200, call.headers())
 

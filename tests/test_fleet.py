@@ -138,7 +138,7 @@ def test_terminate_and_purge_whoever_owns_it_leaving_foreign_endpoints(server, f
     wait_until(lambda: server.admin("GET", f"/admin/nodes/{kept}").json()["status"] == "terminated", timeout=30)
     assert server.admin("GET", f"/admin/nodes/{kept}").json()["deployment_status"] == "deleted"
     purged = server.admin("POST", f"/admin/nodes/{kept}/terminate", params={"purge": "true"})
-    assert purged.json() | {"status": "terminated", "purge": "done"} == purged.json()
+    assert purged.json() | {"status": "terminated", "deployment_status": "deleted", "purge": "done"} == purged.json()
     assert server.admin("GET", f"/admin/nodes/{kept}").status_code == 404
     assert live(fakes, foreign)
 

@@ -220,3 +220,21 @@ def test_the_seeds_guide_end_to_end(server, fakes) -> None:
     assert deleted.status_code == 204
     assert admin(server, "DELETE", f"/admin/tenants/{tenant_id}").status_code == 204
     assert admin(server, "GET", f"/admin/tenants/{tenant_id}").status_code == 404
+
+
+def test_openapi_documents_the_seeds_fields(server) -> None:
+    spec = server.client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["Node"]["properties"]) >= NODE_FIELDS | {"endpoint", "tenant_id"}
+    launch = {"provider", "region", "gpu", "gpu_count", "model", "idle_minutes_to_autostop", "tenant_id"}
+    assert set(schemas["NodeLaunch"]["properties"]) >= launch | {"credential_id"}
+    assert set(schemas["InstanceLaunch"]["properties"]) >= {"model", "gpu", "use_spot"}
+    assert set(schemas["Termination"]["properties"]) >= {"status", "message"}
+    paths = spec["paths"]
+    for path in ("/admin/nodes", "/admin/nodes/launch", "/admin/nodes/{node_id}", "/admin/nodes/{node_id}/terminate",
+                 "/admin/nodes/{node_id}/logs", "/admin/nodes/{node_id}/logs/stream", "/v1/instances",
+                 "/v1/instances/{instance_id}", "/v1/instances/{instance_id}/logs/stream", "/admin/deployments",
+                 "/admin/deployments/{deployment_id}/terminate"):  # fmt: skip
+        assert path in paths, path
+    stream = {p["name"] for p in paths["/admin/nodes/{node_id}/logs/stream"]["get"]["parameters"]}
+    assert {"follow", "tail"} <= stream

@@ -77,6 +77,7 @@ class NodeList(BaseModel):
 
 class Termination(BaseModel):
     status: NodeStatus
+    deployment_status: str = Field(description="The deployment's own status (deleted once purged)")
     message: str
     purge: Literal["none", "pending", "done"] = Field(
         default="none", description="pending: the record goes once the endpoint is verified gone"
