@@ -6,6 +6,8 @@ purge and verify; then a PRO tenant's self-service instances, a free tenant refu
 
 from __future__ import annotations
 
+import sqlite3
+
 import httpx
 import pytest
 from httpx_sse import connect_sse
@@ -214,6 +216,12 @@ def test_the_seeds_guide_end_to_end(server, fakes) -> None:
     assert free.json()["details"] == {"tier": "free", "feature": "instances", "allowed_tiers": ["pro", "enterprise"]}
     streamed = server.client.get(f"/v1/instances/{instance_id}/logs/stream", headers=auth)
     assert streamed.status_code == 403 and streamed.json()["details"]["feature"] == "log_streams"
+
+    # the operator's secrets were never logged, returned or stored in plain text (the key is kept encrypted)
+    with sqlite3.connect(server.data_dir / "orchestrator.db") as conn:
+        blob = "".join(row[0] for row in conn.execute("SELECT doc FROM docs"))
+    for secret in ("rpa_test", OPERATOR_HF):
+        assert secret not in server.log_path.read_text() and secret not in blob, secret
 
     # Step 10: cleanup
     deleted = admin(server, "DELETE", f"/admin/credentials/{credential_id}?tenant_id={tenant_id}")
