@@ -193,7 +193,9 @@ def test_admin_logs_and_stream_of_any_tenants_deployment(server, fakes) -> None:
     assert [e.id for e in resumed if e.event == "log"][: len(logged) - 2] == [e.id for e in logged[2:]]
     node = read(f"/admin/nodes/{dep_id}/logs/stream")
     assert node[-1].json() | {"status": "active", "message": "Node ready"} == node[-1].json()
-    assert node[-1].json()["endpoint"] and [e.id for e in node] == [e.id for e in events]
+    assert node[-1].json()["endpoint"]
+    # the same lines (more may have landed after the first read's `done`: finalize's, the webhook's)
+    assert [e.id for e in node if e.event == "log"][: len(logged)] == [e.id for e in logged]
     bad = server.client.get(f"/admin/deployments/{dep_id}/logs/stream", headers={**ADMIN, "Last-Event-ID": "nonsense"})
     assert bad.status_code == 422
 
