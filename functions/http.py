@@ -134,13 +134,35 @@ def _no_constant(name: str) -> Any:
 
 
 def parse_body(request: Request, model: type[M]) -> M:
+    return validated(model, read_json(request))
+
+
+def validated(model: type[M], data: Any) -> M:
+    """`data` as `model`, or a 422 listing what is wrong (without the values)."""
     import pydantic  # imported here: /health answers without loading pydantic (cold start); free once a model exists
 
-    data = read_json(request)
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
         raise ValidationError("invalid request body", {"errors": validation_errors(exc)}) from None
+
+
+def int_arg(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    """A query parameter as an integer in [low, high] (422 otherwise); `default` when absent."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be an integer", {"field": name}) from None
+    if not low <= value <= high:
+        raise ValidationError(f"{name} must be between {low} and {high}", {"field": name})
+    return value
+
+
+def bool_arg(request: Request, name: str) -> bool:
+    return request.args.get(name, "").lower() in ("1", "true", "yes")
 
 
 def validation_errors(exc: pydantic.ValidationError) -> list[dict[str, str]]:

@@ -1,47 +1,26 @@
-"""Handlers for what users do with a deployment after creating it: list, health, scale, stop/start, logs."""
+"""Handlers for what users do with a deployment after creating it: list, health, scale, stop/start, logs
+(shaped by functions/log_views.py)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from flask import Response
 
-from flask import Request, Response, stream_with_context
-
-from functions import longcalls
-from functions.http import json_response, parse_body
+from functions import log_views
+from functions.http import int_arg, json_response, parse_body
 from functions.routing import Call
-from shared.deploy import health, listing, logs, quotas, records, scaling, view
-from shared.platform.errors import ValidationError
+from shared.deploy import health, listing, quotas, records, scaling, view
 from shared.schemas.deployments import (
     DeploymentHealth,
     DeploymentList,
     LifecycleResponse,
-    LogsResponse,
     ScaleRequest,
     ScaleResponse,
 )
 
 
-def _int_arg(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be an integer", {"field": name}) from None
-    if not low <= value <= high:
-        raise ValidationError(f"{name} must be between {low} and {high}", {"field": name})
-    return value
-
-
-def _bool_arg(request: Request, name: str) -> bool:
-    return request.args.get(name, "").lower() in ("1", "true", "yes")
-
-
 def list_deployments(call: Call) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
-    limit = _int_arg(request, "limit", 20, 1, listing.MAX_PAGE) or 20
+    limit = int_arg(request, "limit", 20, 1, listing.MAX_PAGE) or 20
     deps, cursor = listing.list_deployments(
         svc,
         call.owner,
@@ -93,47 +72,9 @@ def start_deployment(call: Call, deployment_id: str) -> Response:
 
 
 def deployment_logs(call: Call, deployment_id: str) -> Response:
-    svc, request, headers = call.svc, call.request, call.headers()
-    dep = records.owned(svc, call.owner, deployment_id)
-    tail = _int_arg(request, "tail", None, 1, 5000)
-    since = request.args.get("since")
-    lines = logs.read(svc, deployment_id, tail=tail if tail else (None if since else 100), since=since)
-    worker_error = None
-    if _bool_arg(request, "workers"):
-        extra, worker_error = logs.worker_lines(svc, dep, tail or 100)
-        lines = sorted([*lines, *extra], key=lambda line: line.timestamp)
-    return json_response(LogsResponse(data=lines, worker_logs_error=worker_error), 200, headers)
+    return log_views.logs_response(call, records.owned(call.svc, call.owner, deployment_id))
 
 
 def stream_deployment_logs(call: Call, deployment_id: str) -> Response:
-    svc, request, headers = call.svc, call.request, call.headers()
-    records.owned(svc, call.owner, deployment_id)
-    last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-
-    def respond() -> Response:
-        events = logs.stream(svc, deployment_id, last, _bool_arg(request, "follow"))
-        first = next(events, None)  # validates Last-Event-ID before the 200 goes out
-        return Response(
-            stream_with_context(_sse(first, events)),
-            mimetype="text/event-stream",
-            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-
-    return longcalls.held(svc, call.owner, respond)
-
-
-def _sse(first: logs.Event | None, rest: Iterator[logs.Event]) -> Iterator[str]:
-    yield "retry: 2000\n\n"
-    if first is None:
-        return
-    for name, event_id, data in _chain(first, rest):
-        if name == ":":
-            yield ": keep-alive\n\n"
-            continue
-        head = f"id: {event_id}\n" if event_id else ""
-        yield f"{head}event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-
-
-def _chain(first: logs.Event, rest: Iterator[logs.Event]) -> Iterator[logs.Event]:
-    yield first
-    yield from rest
+    records.owned(call.svc, call.owner, deployment_id)
+    return log_views.stream_response(call, deployment_id, call.owner)

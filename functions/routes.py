@@ -7,6 +7,7 @@ a Cloud Function loads only what its own routes need, and the table itself impor
 from __future__ import annotations
 
 from functions.admin_credential_routes import ADMIN_CREDENTIAL_ROUTES
+from functions.fleet_routes import FLEET_ROUTES
 from functions.inference_routes import INFERENCE_ROUTES
 from functions.routing import Route, Router
 
@@ -29,6 +30,7 @@ LOGS_QUERY = {
 }
 STREAM_QUERY = {
     "follow": {"type": "boolean"},
+    "tail": {"type": "integer", "minimum": 1, "maximum": 5000, "description": "start with the last N lines"},
     "last_event_id": {"type": "string", "description": "as the Last-Event-ID header"},
 }
 
@@ -227,5 +229,6 @@ ROUTES = [
 
 ROUTES += INFERENCE_ROUTES
 ROUTES += ADMIN_CREDENTIAL_ROUTES
+ROUTES += FLEET_ROUTES
 
 ROUTER = Router(ROUTES)

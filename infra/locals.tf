@@ -100,8 +100,13 @@ locals {
     INTERNAL_SECRET = { secret_id = "internal-secret", workloads = ["api", "step", "admin"], optional = false }
     ENCRYPTION_KEYS = { secret_id = "encryption-keys", workloads = ["api", "step", "admin"], optional = false }
     HF_TOKEN        = { secret_id = "hf-token", workloads = ["step"], optional = true }
+    # The operator's Runpod key for admin node launches (the admin function copies it, encrypted, into the node).
+    OPERATOR_RUNPOD_API_KEY = { secret_id = "operator-runpod-api-key", workloads = ["admin"], optional = true }
   }
-  enabled_secrets = { for k, s in local.secrets : k => s if !s.optional || (k == "HF_TOKEN" && var.hf_token_enabled) }
+  enabled_secrets = {
+    for k, s in local.secrets : k => s
+    if !s.optional || (k == "HF_TOKEN" && var.hf_token_enabled) || (k == "OPERATOR_RUNPOD_API_KEY" && var.operator_runpod_key_enabled)
+  }
 
   # Workloads that enqueue tasks (and so attach the invoker's OIDC token); admin does not.
   enqueuing_workloads = toset(["api", "step"])
@@ -112,6 +117,17 @@ locals {
     { collection = "deployments", fields = [["owner", "ASCENDING"], ["status", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
     { collection = "deployments", fields = [["owner", "ASCENDING"], ["model_id", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
     { collection = "deployments", fields = [["owner", "ASCENDING"], ["status", "ASCENDING"], ["model_id", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
+    { collection = "deployments", fields = [["status", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
+    { collection = "deployments", fields = [["model_id", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
+    { collection = "deployments", fields = [["gpu_allocated", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
+    { collection = "deployments", fields = [["owner", "ASCENDING"], ["gpu_allocated", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
+    { collection = "deployments", fields = [["status", "ASCENDING"], ["model_id", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
+    { collection = "deployments", fields = [["status", "ASCENDING"], ["gpu_allocated", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
+    { collection = "deployments", fields = [["model_id", "ASCENDING"], ["gpu_allocated", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
+    { collection = "deployments", fields = [["owner", "ASCENDING"], ["status", "ASCENDING"], ["gpu_allocated", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
+    { collection = "deployments", fields = [["owner", "ASCENDING"], ["model_id", "ASCENDING"], ["gpu_allocated", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
+    { collection = "deployments", fields = [["status", "ASCENDING"], ["model_id", "ASCENDING"], ["gpu_allocated", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
+    { collection = "deployments", fields = [["owner", "ASCENDING"], ["status", "ASCENDING"], ["model_id", "ASCENDING"], ["gpu_allocated", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
   ]
 
   # TTL policies (collection group => Timestamp field); logs are their own collection group, since

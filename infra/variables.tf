@@ -63,11 +63,12 @@ variable "secret_versions" {
   description = "Pinned Secret Manager version of each secret (bump after `gcloud secrets versions add`)."
   type        = map(string)
   default = {
-    API_KEYS        = "1"
-    ADMIN_TOKEN     = "1"
-    INTERNAL_SECRET = "1"
-    ENCRYPTION_KEYS = "1"
-    HF_TOKEN        = "1"
+    API_KEYS                = "1"
+    ADMIN_TOKEN             = "1"
+    INTERNAL_SECRET         = "1"
+    ENCRYPTION_KEYS         = "1"
+    HF_TOKEN                = "1"
+    OPERATOR_RUNPOD_API_KEY = "1"
   }
 
   validation {
@@ -78,6 +79,12 @@ variable "secret_versions" {
 
 variable "hf_token_enabled" {
   description = "Give the step function an operator Hugging Face token (secret hf-token) for gated models."
+  type        = bool
+  default     = false
+}
+
+variable "operator_runpod_key_enabled" {
+  description = "Give the admin function the operator's Runpod key (secret operator-runpod-api-key) for node launches."
   type        = bool
   default     = false
 }

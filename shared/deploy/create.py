@@ -13,6 +13,7 @@ from shared.catalog.model_names import UnknownModel
 from shared.deploy import engine, progress, quotas, records, tasks
 from shared.deploy.deployment_names import claim_name, release_name
 from shared.deploy.endpoint_names import format_name
+from shared.deploy.steps.sizing import OPERATOR_HF
 from shared.platform.clock import later
 from shared.platform.errors import ConflictError, ValidationError
 from shared.sandbox.keys import SANDBOX_KEY, is_sandbox_key
@@ -30,8 +31,17 @@ def new_deployment_id(svc: Services) -> str:
     return f"dep_{svc.now().year}_{secrets.token_hex(8)}"
 
 
-def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDeploymentResponse:
-    facts: dict[str, Any] = {}
+def create(
+    svc: Services,
+    owner: str,
+    body: CreateDeploymentRequest,
+    *,
+    launch: dict[str, Any] | None = None,
+    operator_hf: bool = False,
+) -> CreateDeploymentResponse:
+    """`launch`: a seed 004 node launch's own fields (shared/deploy/nodes.py); `operator_hf`: the operator's
+    HF_TOKEN reads and downloads the model (the operator's own launches only)."""
+    facts: dict[str, Any] = {"hf_token_source": OPERATOR_HF} if operator_hf else {}
     if body.model_name is not None:
         try:
             entry = model_registry.resolve(svc, body.model_name, body.provider)
@@ -96,6 +106,7 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         auto_pause_unhealthy=body.auto_pause_unhealthy,
         max_price_per_gpu_hour=body.max_price_per_gpu_hour,
         sandbox_scenario=(body.sandbox_scenario or "ok") if sandbox else None,
+        launch=launch or {},
     )
     # The claim and the insert succeed or fail together (a crashed create's claim goes stale: claim_name).
     if body.deployment_name is not None and not claim_name(svc, owner, body.deployment_name, dep_id):

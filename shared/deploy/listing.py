@@ -38,17 +38,27 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
         raise ValidationError("cursor is not one this API returned", {"field": "cursor"}) from None
 
 
+def check_status(status: str | None) -> None:
+    if status is not None and status not in {s.value for s in Status}:
+        raise ValidationError(f"unknown status {status!r}", {"field": "status", "allowed": [s.value for s in Status]})
+
+
 def list_deployments(
     svc: Services, owner: str, status: str | None, model_id: str | None, limit: int, cursor: str | None
 ) -> tuple[list[Deployment], str | None]:
     """The owner's deployments, newest first; keyset pagination, so concurrent creates never shift pages."""
-    if status is not None and status not in {s.value for s in Status}:
-        raise ValidationError(f"unknown status {status!r}", {"field": "status", "allowed": [s.value for s in Status]})
+    check_status(status)
     where = [Where("owner", "==", owner)]
     if status:
         where.append(Where("status", "==", status))
     if model_id:
         where.append(Where("model_id", "==", model_id))
+    return page(svc, where, limit, cursor)
+
+
+def page(svc: Services, where: list[Where], limit: int, cursor: str | None) -> tuple[list[Deployment], str | None]:
+    """One page of the deployments matching `where` (equalities), newest first, and the next page's cursor.
+    Also the operator's fleet (shared/deploy/fleet.py), across owners."""
     after = decode_cursor(cursor) if cursor else None
     rows = svc.store.query(
         Query(

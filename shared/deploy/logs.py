@@ -107,6 +107,12 @@ def read(
     return [_line(i, d) for i, d in rows]
 
 
+def tail_start(svc: Services, deployment_id: str, tail: int) -> str | None:
+    """The Last-Event-ID a stream starts from to send the last `tail` lines first (None: from the start)."""
+    lines = read(svc, deployment_id, tail=tail + 1)
+    return event_id(lines[0]) if len(lines) > tail else None
+
+
 def worker_lines(svc: Services, dep: Deployment, tail: int) -> tuple[list[LogLine], str | None]:
     """Runpod worker stdout/stderr, labelled by worker, where Runpod has them (best effort)."""
     if not dep.runpod_endpoint_id or dep.status in (Status.DELETED,):

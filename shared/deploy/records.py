@@ -15,6 +15,8 @@ from shared.store import Query
 from shared.store.base import Doc
 
 LOG_RETENTION_DAYS = 30
+# The owner of the operator's own nodes (an admin launch for no tenant): no tenant id has a colon.
+OPERATOR = "operator:fleet"
 
 
 def logs_of(deployment_id: str) -> str:

@@ -73,6 +73,8 @@ class Settings(BaseModel):
     trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
     # Use HF_TOKEN for tenants' models that come without user_hf_token (lets tenants read what it reads).
     hf_token_for_tenants: bool = False
+    # The operator's own Runpod key: what admin node launches (POST /admin/nodes/launch) run with by default.
+    operator_runpod_api_key: SecretStr | None = None
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     # The OpenAI proxy: a whole answer, or the gap between streamed chunks (under the function's 300 s).

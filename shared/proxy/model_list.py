@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.catalog import model_registry
+from shared.deploy.records import OPERATOR
 from shared.proxy.routing import deployments_of
 from shared.schemas.inference import DeployableName, ModelCard, ModelList
 from shared.schemas.states import SERVING
@@ -11,17 +12,20 @@ from shared.store import Where
 
 
 def list_models(svc: Services, owner: str) -> ModelList:
-    """Served models first (one per model: the newest deployment, which `model` routes to), then the
+    """Served models first (one per model: the newest deployment, which `model` routes to; the operator's
+    nodes serve what the caller's own deployments do not), then the
     registry's models that can be deployed by name."""
-    serving_now = [d for status in SERVING for d in deployments_of(svc, owner, Where("status", "==", str(status)))]
-    serving_now.sort(key=lambda d: d.created_at, reverse=True)
     cards: dict[str, ModelCard] = {}
-    for dep in serving_now:
-        if dep.runpod_endpoint_id and dep.model_id not in cards:
-            since = dep.ready_at or dep.created_at
-            cards[dep.model_id] = ModelCard(
-                id=dep.model_id, created=int(since.timestamp()), ready=True, deployment_id=dep.deployment_id
-            )
+    for who in (owner, OPERATOR):  # then the operator's nodes (shared inference), without their ids
+        serving_now = [d for status in SERVING for d in deployments_of(svc, who, Where("status", "==", str(status)))]
+        serving_now.sort(key=lambda d: d.created_at, reverse=True)
+        for dep in serving_now:
+            if dep.runpod_endpoint_id and dep.model_id not in cards:
+                since = dep.ready_at or dep.created_at
+                shown = dep.deployment_id if who == owner else None
+                cards[dep.model_id] = ModelCard(
+                    id=dep.model_id, created=int(since.timestamp()), ready=True, deployment_id=shown
+                )
     for entry in model_registry.entries(svc):
         card = cards.get(entry.hf_model_id)
         if card is None:

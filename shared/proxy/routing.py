@@ -1,4 +1,5 @@
-"""Which deployment serves a request: the one named in the path, or the newest serving `model`.
+"""Which deployment serves a request: the one named in the path, or the newest serving `model` (the
+caller's own, else one of the operator's nodes of that model: shared inference).
 
 A deployment that is not serving answers 409 at once, naming its status, instead of a request
 that hangs in Runpod's queue.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.deploy.records import owned
+from shared.deploy.records import OPERATOR, owned
 from shared.platform.errors import (
     BadRequestError,
     ConflictError,
@@ -83,6 +84,8 @@ def route_model(svc: Services, owner: str, model: str) -> Deployment:
             matches = [owned(svc, owner, model)]
         except DeploymentNotFoundError:
             matches = []
+    if not matches:  # shared inference: the operator's own nodes of the model serve every tenant
+        matches = deployments_of(svc, OPERATOR, Where("model_id", "==", model), limit=50)
     ready = [d for d in matches if d.status in SERVING and d.runpod_endpoint_id]
     if not ready:
         if matches:

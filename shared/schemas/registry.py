@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from shared.platform.clock import Timestamp
 from shared.schemas.stored import HF_REPO_ID
@@ -15,7 +15,11 @@ class RegistryModel(BaseModel):
 
     name: str = Field(min_length=1, max_length=128)
     provider: str = Field(default=ANY, min_length=1, max_length=64, description="'*' matches any provider")
-    hf_model_id: str = Field(max_length=193, examples=["black-forest-labs/FLUX.1-schnell"])
+    hf_model_id: str = Field(
+        max_length=193,
+        examples=["black-forest-labs/FLUX.1-schnell"],
+        validation_alias=AliasChoices("hf_model_id", "huggingface_id"),  # huggingface_id: seed 004's name
+    )
     vram_required_gb: float | None = Field(default=None, gt=0, le=2000)
     task: str | None = Field(default=None, max_length=64)
 

@@ -157,6 +157,8 @@ class Deployment(BaseModel):
     unhealthy_since: Timestamp | None = None  # every worker unhealthy (crash-looping) since
     sandbox: bool = False  # runs against the simulated Runpod (key `sandbox`): free, never reaches Runpod
     sandbox_scenario: str | None = None  # ok, crash_loop, no_capacity or slow_start (sandbox only)
+    launch: dict[str, Any] = {}  # a seed 004 node launch's own fields (region, gpu asked, ...): shared/deploy/nodes.py
+    purge_requested: bool = False  # the operator asked to remove the record once the endpoint is gone (purge.py)
 
     revision: str | None = None  # the model revision asked for (None: the default branch)
     generation: int = 1  # the serving generation (shared/deploy/green.py)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import combinations
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared.platform.clock import iso, parse
@@ -63,6 +64,15 @@ def _listing(*equalities: str) -> CompositeIndex:
     return CompositeIndex("deployments", ("owner", *equalities), (("created_at", "DESCENDING"),))
 
 
+def _fleet_listing() -> tuple[CompositeIndex, ...]:
+    """The operator's fleet (GET /admin/deployments): any of its filters, newest first; those of the owner's
+    own listing are above."""
+    filters = ("owner", "status", "model_id", "gpu_allocated")
+    combos = (c for n in range(1, len(filters) + 1) for c in combinations(filters, n))
+    order: tuple[tuple[str, Direction], ...] = (("created_at", "DESCENDING"),)
+    return tuple(CompositeIndex("deployments", c, order) for c in combos if "gpu_allocated" in c or c[0] != "owner")
+
+
 # Every composite index a query in the code needs; infra/firestore.tf declares exactly these
 # (tests/test_infra.py checks), and on the emulator a query needing any other one fails loudly.
 # The deployment listing: owner, optionally status and/or model_id, newest first.
@@ -71,6 +81,7 @@ COMPOSITE_INDEXES: tuple[CompositeIndex, ...] = (
     _listing("status"),
     _listing("model_id"),
     _listing("status", "model_id"),
+    *_fleet_listing(),
 )
 
 

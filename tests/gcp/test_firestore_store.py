@@ -89,4 +89,17 @@ def test_required_index(query, index):
 def test_every_declared_index_ends_with_the_document_name():
     for index in COMPOSITE_INDEXES:
         assert index.fields()[-1] == ("__name__", index.order[-1][1])
-        assert index.fields()[0] == ("owner", "ASCENDING")
+        assert index.equalities and index.fields()[: len(index.equalities)] == [
+            (f, "ASCENDING") for f in index.equalities
+        ]
+
+
+def test_every_fleet_filter_combination_has_its_index():
+    """GET /admin/deployments: any of tenant, status, model and GPU, newest first (shared/deploy/fleet.py)."""
+    declared = {index.key() for index in COMPOSITE_INDEXES}
+    filters = ("owner", "status", "model_id", "gpu_allocated")
+    for mask in range(1, 2 ** len(filters)):
+        where = tuple(Where(f, "==", "v") for i, f in enumerate(filters) if mask >> i & 1)
+        query = Query("deployments", where=where, order_by=(("created_at", "desc"),), limit=21, start_after=("t",))
+        needed = required_index(query)
+        assert needed is not None and needed.key() in declared, [w.field for w in where]

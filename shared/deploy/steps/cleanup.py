@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from shared.accounts.credentials import deployment_runpod
 from shared.clients.runpod import RunpodError
-from shared.deploy import notify, tasks
+from shared.deploy import notify, purge, tasks
 from shared.deploy.commit import Move
 from shared.deploy.green import green_endpoint_ids, is_generation_of
 from shared.deploy.step_context import StepContext
@@ -60,6 +60,7 @@ def cleanup(ctx: StepContext) -> None:
         tasks.settle_all(ctx.svc, ctx.dep)
     if moved and deleted:
         notify.announce(ctx.svc, ctx.dep, "deployment.deleted")
+        purge.purge_if_gone(ctx.svc, dep.deployment_id, requested_only=True)  # the operator asked for it
 
 
 def remove_verified(client: RunpodClient, ids: Iterable[str]) -> None:

@@ -11,6 +11,7 @@ from shared.deploy import records
 from shared.deploy.commit import Move
 from shared.deploy.step_context import StepContext
 from shared.deploy.steps import replacement
+from shared.deploy.steps.sizing import OPERATOR_HF
 from shared.deploy.worker_secret import callback_path, worker_secret
 from shared.sandbox.keys import SCENARIO_ENV
 from shared.schemas.states import GONE, Status
@@ -39,6 +40,8 @@ def endpoint_body(svc: Services, dep: Deployment) -> dict[str, Any]:
         env[SCENARIO_ENV] = dep.sandbox_scenario or "ok"  # what the simulated worker is to do
     if dep.model_facts.get("hf_token"):
         env["HF_TOKEN"] = svc.cipher.decrypt(dep.model_facts["hf_token"], context=dep.deployment_id)
+    elif dep.model_facts.get("hf_token_source") == OPERATOR_HF and s.hf_token:  # an admin launch (gated weights)
+        env["HF_TOKEN"] = s.hf_token.get_secret_value()
     if (dep.worker.get("kind") == "inference-container" or dep.revision) and dep.model_facts.get("sha"):
         env["MODEL_REVISION"] = dep.model_facts["sha"]  # the commit that was validated and sized (vLLM reads it too)
     weights = float(dep.model_facts.get("weights_gb") or 10)

@@ -24,6 +24,7 @@ from shared.schemas.stored import Deployment, LogLevel
 from shared.services import Services
 
 ASSUMED_VRAM_GB = 16.0
+OPERATOR_HF = "operator"  # model_facts["hf_token_source"] of an admin node launch: HF_TOKEN reads and downloads
 CATALOG_TIMEOUT_SECONDS = 5.0  # the live catalog only ranks pools: without it, placement goes by price
 
 Change = Callable[[Deployment], None]
@@ -33,9 +34,11 @@ def _hf_token(svc: Services, dep: Deployment) -> str | None:
     token = dep.model_facts.get("hf_token")
     if token:
         return svc.cipher.decrypt(token, context=dep.deployment_id)
-    # The operator's token only with HF_TOKEN_FOR_TENANTS: else a tenant could probe what it can read.
+    # The operator's token for the operator's own launches (OPERATOR_HF); for a tenant's model only with
+    # HF_TOKEN_FOR_TENANTS: else a tenant could probe what it can read.
     operator = svc.settings.hf_token
-    return operator.get_secret_value() if operator and svc.settings.hf_token_for_tenants else None
+    allowed = svc.settings.hf_token_for_tenants or dep.model_facts.get("hf_token_source") == OPERATOR_HF
+    return operator.get_secret_value() if operator and allowed else None
 
 
 def validate(ctx: StepContext) -> None:
