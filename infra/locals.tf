@@ -112,6 +112,7 @@ locals {
     { collection = "deployments", fields = [["owner", "ASCENDING"], ["status", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
     { collection = "deployments", fields = [["owner", "ASCENDING"], ["model_id", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
     { collection = "deployments", fields = [["owner", "ASCENDING"], ["status", "ASCENDING"], ["model_id", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
+    { collection = "eta_samples", fields = [["key", "ASCENDING"], ["at", "DESCENDING"], ["__name__", "DESCENDING"]] },
   ]
 
   # TTL policies (collection group => Timestamp field); logs are their own collection group, since

@@ -10,6 +10,7 @@ from shared.clients.header_tokens import check_token
 from shared.platform.clock import Timestamp
 from shared.sandbox.keys import Scenario
 from shared.schemas.budgets import Budget, BudgetState
+from shared.schemas.eta import EtaInfo
 from shared.schemas.placement import Placement
 from shared.schemas.rules import (
     DEPLOYMENT_NAME,
@@ -180,6 +181,7 @@ class DeploymentResponse(BaseModel):
     worker_metadata: dict[str, Any] = {}
     steps: list[StepRecord] = []
     estimated_ready_at: Timestamp | None = None
+    eta: EtaInfo | None = Field(default=None, description="Which estimate estimated_ready_at used (until ready)")
     gpu_pools: list[str] = []
     gpu_count: int = 1
     gpu_reason: str | None = None

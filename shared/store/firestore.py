@@ -71,6 +71,8 @@ COMPOSITE_INDEXES: tuple[CompositeIndex, ...] = (
     _listing("status"),
     _listing("model_id"),
     _listing("status", "model_id"),
+    # shared/deploy/learned_eta.py: one pool and VRAM bucket's newest samples.
+    CompositeIndex("eta_samples", ("key",), (("at", "DESCENDING"),)),
 )
 
 
