@@ -54,6 +54,10 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
     sandbox = is_sandbox_key(key)
     if sandbox and not svc.settings.sandbox_on:
         raise ValidationError("The sandbox is turned off on this install (SANDBOX_ENABLED)", {"field": "sandbox"})
+    if sandbox and body.model_cache != "none":
+        raise ValidationError(
+            "The sandbox simulates no network volumes: leave out model_cache", {"field": "model_cache"}
+        )
     try:
         resolve_tier(body.gpu_tier)
     except SelectionError as exc:
@@ -93,6 +97,7 @@ def create(svc: Services, owner: str, body: CreateDeploymentRequest) -> CreateDe
         sandbox=sandbox,
         budget=body.budget,
         auto_pause_unhealthy=body.auto_pause_unhealthy,
+        model_cache=body.model_cache,
         sandbox_scenario=(body.sandbox_scenario or "ok") if sandbox else None,
     )
     # The claim and the insert succeed or fail together (a crashed create's claim goes stale: claim_name).

@@ -11,6 +11,7 @@ from shared.platform.clock import Timestamp
 from shared.sandbox.keys import Scenario
 from shared.schemas.budgets import Budget, BudgetState
 from shared.schemas.eta import EtaInfo
+from shared.schemas.model_cache import MODEL_CACHE_FIELD, ModelCache, NetworkVolumeInfo
 from shared.schemas.placement import Placement
 from shared.schemas.rules import (
     DEPLOYMENT_NAME,
@@ -76,6 +77,7 @@ class CreateDeploymentRequest(BaseModel):
     auto_pause_unhealthy: bool = Field(
         default=False, description="Pause once every worker has crash-looped for UNHEALTHY_PAUSE_SECONDS"
     )
+    model_cache: ModelCache = Field(default="none", description=MODEL_CACHE_FIELD)
 
     @field_validator("user_runpod_key", "user_hf_token")
     @classmethod
@@ -182,6 +184,8 @@ class DeploymentResponse(BaseModel):
     steps: list[StepRecord] = []
     estimated_ready_at: Timestamp | None = None
     eta: EtaInfo | None = Field(default=None, description="Which estimate estimated_ready_at used (until ready)")
+    model_cache: ModelCache = "none"
+    network_volume: NetworkVolumeInfo | None = Field(default=None, description="The model cache's Runpod volume")
     gpu_pools: list[str] = []
     gpu_count: int = 1
     gpu_reason: str | None = None

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.platform.clock import Timestamp
 from shared.schemas.budgets import Budget, BudgetState
+from shared.schemas.model_cache import ModelCache, NetworkVolumeInfo
 from shared.schemas.states import Status
 
 HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$")
@@ -154,6 +155,8 @@ class Deployment(BaseModel):
     budget_state: BudgetState | None = None
     auto_pause_unhealthy: bool = False  # shared/deploy/crash_watch.py
     unhealthy_since: Timestamp | None = None  # every worker unhealthy (crash-looping) since
+    model_cache: ModelCache = "none"  # shared/deploy/model_cache.py
+    network_volume: NetworkVolumeInfo | None = None  # the tenant's volume attached to the endpoint
     sandbox: bool = False  # runs against the simulated Runpod (key `sandbox`): free, never reaches Runpod
     sandbox_scenario: str | None = None  # ok, crash_loop, no_capacity or slow_start (sandbox only)
 

@@ -138,6 +138,9 @@ class RunpodState(FakeServer):
         self.endpoints: dict[str, dict[str, Any]] = {}  # live endpoints, as the API shows them
         self.created: list[dict[str, Any]] = []  # snapshot of every endpoint ever created
         self.deleted: list[str] = []
+        self.volumes: dict[str, dict[str, Any]] = {}  # live network volumes (with their account under "_account")
+        self.volumes_created: list[dict[str, Any]] = []  # every network volume ever created
+        self.volumes_deleted: list[str] = []
         self.jobs: dict[str, dict[str, Any]] = {}
         self.violations: list[str] = []
         self.fault_counts: Counter[str] = Counter()
