@@ -109,6 +109,7 @@ class WarmEndpoints:
         self._lock = threading.Lock()
         self._warm: dict[str, float] = {}
         self._wake: dict[str, tuple[str, float]] = {}
+        self._waking: dict[str, threading.Lock] = {}  # per endpoint: one submits, the others then share its job
 
     def seen(self, warm: bool, endpoint_id: str) -> None:
         if not endpoint_id:
@@ -128,14 +129,18 @@ class WarmEndpoints:
     def wake_job(self, runtime: RuntimeClient) -> str:
         """The endpoint's pending wake-up job, queued now unless one was in the last WAKE_JOB_TTL_SECONDS."""
         endpoint_id = runtime.endpoint_id
-        with self._lock:  # held across the submit: concurrent callers share one job
-            pending = self._wake.get(endpoint_id)
+        with self._lock:
+            waking = self._waking.setdefault(endpoint_id, threading.Lock())
+        with waking:  # held across the submit (this endpoint's callers only): they share one job
+            with self._lock:
+                pending = self._wake.get(endpoint_id)
             if pending is not None and time.monotonic() - pending[1] < WAKE_JOB_TTL_SECONDS:
                 return pending[0]
             job = runtime.run({"input": dict(WAKE_INPUT)})
             job_id = str(job.get("id", "")) if isinstance(job, dict) else ""
             if job_id:
-                self._wake[endpoint_id] = (job_id, time.monotonic())
+                with self._lock:
+                    self._wake[endpoint_id] = (job_id, time.monotonic())
             return job_id
 
 

@@ -29,7 +29,7 @@ def runsync(svc: Services, dep: Deployment, body: dict[str, Any], wait_ms: int, 
     result up to `wait_ms` more. A worker that does not come in time: the job is cancelled, 503."""
     with connect(svc, dep) as runtime, upstream_errors(dep):
         job = job_view(runtime.runsync(body, wait_ms), dep)
-        if job.get("status") != "IN_QUEUE" or ready_workers(runtime.health()) > 0:
+        if job.get("status") != "IN_QUEUE" or _has_ready_worker(runtime):
             return job  # done, running, or queued behind busy workers: not a cold start
         WARM.seen(False, wait.endpoint_id)
         try:
@@ -70,6 +70,14 @@ def _until_finished(runtime: RuntimeClient, job_id: str, view: Any, seconds: flo
         pause = min(pause * 2, WAIT_MAX_POLL)
         view = runtime.status(job_id)
     return view
+
+
+def _has_ready_worker(runtime: RuntimeClient) -> bool:
+    """A health probe that never fails the call: an unanswered one counts as a worker (the answer as before)."""
+    try:
+        return ready_workers(runtime.health()) > 0
+    except RunpodError:
+        return True
 
 
 def _cancel_quietly(runtime: RuntimeClient, job_id: str) -> None:
