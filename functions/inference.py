@@ -10,7 +10,7 @@ from functions import http, longcalls
 from functions.http import json_response
 from functions.routing import Call
 from shared.platform.errors import ValidationError
-from shared.proxy import jobs, model_list
+from shared.proxy import jobs, model_list, scale_up, waking
 from shared.proxy.completions import Stream, complete, complete_stream
 from shared.proxy.routing import route_model, serving, with_jobs
 from shared.schemas.stored import Deployment
@@ -37,9 +37,15 @@ def run_job(call: Call, deployment_id: str) -> Response:
 def run_job_sync(call: Call, deployment_id: str) -> Response:
     svc, request, headers = call.svc, call.request, call.headers()
     dep = serving(svc, call.owner, deployment_id)
-    wait = jobs.runsync_wait_ms(request.args.get("wait"))
+    wait_ms = jobs.runsync_wait_ms(request.args.get("wait"))
+    scale_up = _scale_up_wait(call, dep)
     body = jobs.run_body(read_json(request))
-    return longcalls.held(svc, call.owner, lambda: json_response(jobs.runsync(svc, dep, body, wait), 200, headers))
+
+    def answer() -> Response:
+        job = waking.runsync(svc, dep, body, wait_ms, scale_up)
+        return json_response(job, 200, {**headers, **scale_up.header()})
+
+    return longcalls.held(svc, call.owner, answer)
 
 
 def job_status(call: Call, deployment_id: str, job_id: str) -> Response:
@@ -107,7 +113,18 @@ def _openai(call: Call, path: str) -> Response:
     dep = route_model(svc, call.owner, model)
     headers["X-Deployment-Id"] = dep.deployment_id
     upstream = {**body, "model": dep.model_id}  # vLLM serves the HF id (MODEL_NAME)
-    return longcalls.held(svc, call.owner, lambda: _proxy(svc, dep, path, upstream, headers))
+    scale_up = _scale_up_wait(call, dep)
+
+    def answer() -> Response:
+        waking.before_openai(svc, dep, scale_up)
+        return _proxy(svc, dep, path, upstream, {**headers, **scale_up.header()})
+
+    return longcalls.held(svc, call.owner, answer)
+
+
+def _scale_up_wait(call: Call, dep: Deployment) -> scale_up.Wait:
+    timeout = scale_up.timeout_seconds(call.request.headers.get(scale_up.HEADER), call.svc.settings)
+    return scale_up.Wait(timeout, dep.deployment_id, dep.runpod_endpoint_id or "")
 
 
 def _proxy(svc: Services, dep: Deployment, path: str, upstream: dict[str, Any], headers: dict[str, str]) -> Response:

@@ -29,6 +29,10 @@ COUNTERS = {  # tally name -> (help, label names)
     ),
     "step_failures": ("Deployment steps that failed the deployment, by step and code (this process)", ("step", "code")),
     "task_retries": ("Task deliveries after the first, by kind (this process)", ("kind",)),
+    "budget_actions": (
+        "Budget thresholds announced (warning, exceeded) and actions enforced or lifted, by action (this process)",
+        ("action", "event"),
+    ),
 }
 TIMINGS = {"step_duration_seconds": ("How long deployment steps ran, by step (this process)", ("step",))}
 

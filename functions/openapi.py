@@ -62,6 +62,7 @@ def spec(table: Iterable[Route]) -> dict[str, Any]:
         params = [seg[1:-1] for seg in r.path.split("/") if seg.startswith("{")]
         parameters = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
         parameters += [{"name": q, "in": "query", "required": False, "schema": s} for q, s in r.query.items()]
+        parameters += [{"name": h, "in": "header", "required": False, "schema": s} for h, s in r.headers.items()]
         if parameters:
             op["parameters"] = parameters
         if r.request is not None:

@@ -58,6 +58,7 @@ class Route:
     public: bool = True  # listed in /openapi.json and routed by the public gateway
     documented: bool = True  # False: routed by the gateway but left out of /openapi.json (the console's pages)
     query: dict[str, dict] = field(default_factory=dict)  # query parameter -> JSON schema (for /openapi.json)
+    headers: dict[str, dict] = field(default_factory=dict)  # request header -> JSON schema (for /openapi.json)
     # The tier feature an api_key route needs (shared.accounts.tiers): a 403 TierError for tiers without it.
     feature: str | None = None
 

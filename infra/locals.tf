@@ -128,6 +128,7 @@ locals {
     { collection = "deployments", fields = [["owner", "ASCENDING"], ["model_id", "ASCENDING"], ["gpu_allocated", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
     { collection = "deployments", fields = [["status", "ASCENDING"], ["model_id", "ASCENDING"], ["gpu_allocated", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
     { collection = "deployments", fields = [["owner", "ASCENDING"], ["status", "ASCENDING"], ["model_id", "ASCENDING"], ["gpu_allocated", "ASCENDING"], ["created_at", "DESCENDING"], ["__name__", "DESCENDING"]] },
+    { collection = "eta_samples", fields = [["key", "ASCENDING"], ["at", "DESCENDING"], ["__name__", "DESCENDING"]] },
   ]
 
   # TTL policies (collection group => Timestamp field); logs are their own collection group, since

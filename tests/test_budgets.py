@@ -7,6 +7,7 @@ import time
 from standardwebhooks import Webhook
 
 from tests.e2e_support import create_body, running_fakes, wait_until
+from tests.test_metrics import scrape
 from tests.test_reconciler import MANUAL, reconcile_now
 
 BUDGET_EVENTS = ("deployment.budget_warning", "deployment.budget_exceeded")
@@ -66,6 +67,13 @@ def test_a_budget_warns_at_50_and_80_pauses_at_100_and_is_lifted_by_raising_it(s
         reconcile_now(server)
         assert server.deployment(dep_id)["status"] == "ready", "within the raised budget it keeps serving"
         assert len(_budget_hooks(fakes)) == 3
+        counted = scrape(server)["orchestrator_budget_actions_total"]  # Prometheus' own parser reads /metrics
+        assert counted == {
+            (("action", "pause"), ("event", "warning")): 2,
+            (("action", "pause"), ("event", "exceeded")): 1,
+            (("action", "pause"), ("event", "enforced")): 1,
+            (("action", "pause"), ("event", "lifted")): 1,
+        }, counted
 
 
 def test_start_lifts_a_budget_pause_and_bad_budgets_are_refused(start_server) -> None:

@@ -183,6 +183,7 @@ def test_not_ready_deployments_answer_409_at_once(server, fakes, ready) -> None:
         dep_id = deploy(server, fakes, hf_model_id=LLM, gpu_tier="auto")
         endpoint = server.wait_status(dep_id, "downloading_model", timeout=60)["runpod_endpoint_id"]
         fakes.runpod.set_worker_state("initializing", endpoint)  # this one stays not ready for the whole module
+        fakes.runpod.set_worker_state("auto", None)  # the others' workers start again (no scale-up wait)
         resp = server.post(f"/v1/deployments/{dep_id}/runsync", json={"input": {}})
         assert resp.status_code == 409 and resp.json()["error"] == "ConflictError"
         assert "downloading_model" in resp.json()["message"] and resp.json()["details"]["status"] == "downloading_model"

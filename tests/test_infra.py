@@ -42,6 +42,8 @@ NOT_DEPLOYED = {
     "http_timeout_seconds": "tuning knob; the default suits production",
     "webhook_timeout_seconds": "tuning knob; the default suits production",
     "unhealthy_pause_seconds": "tuning knob; the default (10 min of crash-looping) suits production",
+    "scale_up_timeout_seconds": "tuning knob; callers choose their own wait with X-Scale-Up-Timeout",
+    "scale_up_timeout_max_seconds": "tuning knob; the default fits the inference function's 300 s timeout",
     "inference_timeout_seconds": "tuning knob; the default (280 s) fits the inference function's 300 s timeout",
     "step_lease_seconds": "tuning knob; the default suits production",
     "step_timeout_seconds": "tuning knob; the default suits production",

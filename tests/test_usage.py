@@ -98,3 +98,31 @@ def test_usage_refuses_bad_periods_in_the_error_shape(start_server) -> None:
         resp = server.get("/v1/usage", params=params)
         assert resp.status_code == 400, (params, resp.text)
         assert resp.json()["error"] == "BadRequestError" and resp.json()["message"]
+
+
+def test_a_deletion_counts_up_to_the_endpoints_verified_removal_once(start_server) -> None:
+    from shared.platform.crypto import keyed_hash
+    from tests.test_reconciler import SECRET
+
+    with running_fakes() as fakes:
+        server = start_server(env={**fakes.env(), **MANUAL})
+        dep = _ready(server, fakes)
+        dep_id, endpoint, gpus = dep["deployment_id"], dep["runpod_endpoint_id"], dep["gpu_count"]
+        runpod = fakes.runpod
+        before = runpod.worker_seconds(endpoint)
+        reconcile_now(server)  # the last sample before the deletion: the worker is up
+        after = runpod.worker_seconds(endpoint)
+        time.sleep(2.0)  # the last stretch: no sample sees it, only the removal can count it
+        assert server.delete(f"/v1/deployments/{dep_id}").status_code in (202, 204)
+        server.wait_status(dep_id, "deleted")
+        end = runpod.worker_seconds(endpoint)
+        assert endpoint in runpod.deleted and end == runpod.worker_seconds(endpoint), "deleted: the worker is down"
+        metered = _usage(server)["total"]["gpu_seconds"] / gpus
+        assert (end - after) * 0.99 <= metered <= (end - before) * 1.01, (before, after, end, metered)
+
+        token = {"Authorization": f"Bearer {keyed_hash(SECRET, 'local-queue', 'task-token')}"}
+        for seq in range(1, 12):  # duplicate and late cleanup deliveries, and more samples of the gone endpoint
+            task = {"kind": "step", "deployment_id": dep_id, "step": "cleanup", "seq": seq}
+            assert server.client.post("/internal/steps", json=task, headers=token).status_code in (200, 503)
+        reconcile_now(server)
+        assert _usage(server)["total"]["gpu_seconds"] / gpus == metered, "counted once"

@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime, time
 
 from shared.deploy import notify, records, scaling, usage
+from shared.platform import tally
 from shared.schemas.budgets import Budget, BudgetState
 from shared.schemas.states import SERVING, Status
 from shared.schemas.stored import Deployment
@@ -65,9 +66,16 @@ def check(svc: Services, deployment_id: str) -> list[str]:
     for key, pct, what in fresh:
         notify.announce(svc, after, EXCEEDED if pct == 100 else WARNING, occurrence=key)
         records.log(svc, deployment_id, "WARNING", f"Budget {pct} %: {what}")
+    count_crossings(budget.action, fresh)
     if any(pct == 100 for _, pct, _ in fresh):
         enforce(svc, after, budget.action)
     return [c[0] for c in fresh]
+
+
+def count_crossings(action: str, fresh: list[tuple[str, int, str]]) -> None:
+    """GET /metrics' budget_actions: each threshold newly announced (warning, exceeded)."""
+    for _, pct, _ in fresh:
+        tally.count("budget_actions", action=action, event="exceeded" if pct == 100 else "warning")
 
 
 def crossed_thresholds(budget: Budget, today: float, total: float, day: str) -> list[tuple[str, int, str]]:
@@ -89,6 +97,7 @@ def enforce(svc: Services, dep: Deployment, action: str, reason: str = "budget")
     """The action at 100 %: pause (workers 0/0, `paused_reason` = reason) or min workers 0."""
     if dep.status not in SERVING or action == "notify":
         return
+    tally.count("budget_actions", action=action, event="enforced")
     if action == "pause":
         scaling.stop(svc, dep, reason=reason)
     elif dep.min_replicas > 0:
@@ -109,8 +118,10 @@ def set_budget(svc: Services, dep: Deployment, budget: Budget | None) -> None:
     if after is None:
         return
     if after.status == Status.PAUSED and after.paused_reason == "budget":
+        tally.count("budget_actions", action="pause", event="lifted")
         scaling.start(svc, after)
     elif before and before.min_replicas_before and after.status in SERVING and after.min_replicas == 0:
+        tally.count("budget_actions", action="scale_to_zero", event="lifted")
         scaling.scale(svc, after, before.min_replicas_before, after.max_replicas)
     records.log(svc, dep.deployment_id, "INFO", "Budget changed: its action is lifted until it is reached again")
     check(svc, dep.deployment_id)

@@ -64,6 +64,10 @@ def create(
     sandbox = is_sandbox_key(key)
     if sandbox and not svc.settings.sandbox_on:
         raise ValidationError("The sandbox is turned off on this install (SANDBOX_ENABLED)", {"field": "sandbox"})
+    if sandbox and body.model_cache != "none":
+        raise ValidationError(
+            "The sandbox simulates no network volumes: leave out model_cache", {"field": "model_cache"}
+        )
     try:
         resolve_tier(body.gpu_tier)
     except SelectionError as exc:
@@ -105,6 +109,7 @@ def create(
         budget=body.budget,
         auto_pause_unhealthy=body.auto_pause_unhealthy,
         max_price_per_gpu_hour=body.max_price_per_gpu_hour,
+        model_cache=body.model_cache,
         sandbox_scenario=(body.sandbox_scenario or "ok") if sandbox else None,
         launch=launch or {},
     )

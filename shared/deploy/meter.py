@@ -5,7 +5,9 @@ running or unhealthy: Runpod bills a worker from its cold start on; throttled on
 not bill). The count observed at one sample holds until the next: the interval between them is stored as
 one document keyed by (deployment, start of the window), written once. A sample older than or equal to the
 last one taken (a duplicate, or a slow run that lost the race) changes nothing, so nothing counts twice.
-Samples come from the reconciler's pass and from start/stop events (ready, pause, resume).
+Samples come from the reconciler's pass and from start/stop events (ready, pause, resume). The endpoint's
+verified removal (cleanup) closes the last window: the count last observed is billed up to that moment, and
+a duplicate cleanup's later close finds 0 GPUs held and adds nothing.
 """
 
 from __future__ import annotations
@@ -100,6 +102,15 @@ def _write_interval(svc: Services, dep: Deployment, start: datetime, end: dateti
     }
     # Keyed by the window: a replay of the same window finds the document there and adds nothing.
     svc.store.create(INTERVALS, f"{dep.deployment_id}:{iso(start)}", doc)
+
+
+def close_at_removal(svc: Services, dep: Deployment, at: datetime) -> bool:
+    """The endpoint was verified gone at `at`: bill the window since the last sample, then nothing more."""
+    try:
+        return record(svc, dep, 0, at, {"gpus": 0})
+    except Exception:  # the reconciler's next sample of the gone endpoint closes it (a little later)
+        log.warning("metering: closing %s at its removal failed", dep.deployment_id, exc_info=True)
+        return False
 
 
 def sample_quietly(svc: Services, dep: Deployment | None) -> bool:

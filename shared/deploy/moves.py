@@ -7,7 +7,7 @@ the stored deployment.
 
 from __future__ import annotations
 
-from shared.deploy import notify, records, tasks
+from shared.deploy import learned_eta, notify, records, tasks
 from shared.deploy.commit import Move, move
 from shared.schemas.states import GONE, WAITING_FOR_WORKER, Status
 from shared.schemas.stored import Deployment, ErrorInfo
@@ -97,6 +97,7 @@ def mark_ready(
     after, moved = move(svc, deployment_id, decide, lease_id, seq)
     if moved and after is not None:
         tasks.settle_all(svc, after)
+        learned_eta.record(svc, after)
     return after, moved
 
 

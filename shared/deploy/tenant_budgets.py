@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.accounts.tenants import TENANTS
 from shared.deploy import budgets, notify, records, scaling, usage
+from shared.platform import tally
 from shared.schemas.budgets import Budget, BudgetState
 from shared.schemas.states import GONE, Status
 from shared.schemas.stored import Deployment
@@ -73,6 +74,7 @@ def check(svc: Services, tenant_id: str) -> list[str]:
         for dep in deps:
             notify.announce(svc, dep, event, occurrence=f"tenant:{key}")
             records.log(svc, dep.deployment_id, "WARNING", f"Tenant budget {pct} %: {what}")
+    budgets.count_crossings(budget.action, fresh)
     if any(pct == 100 for _, pct, _ in fresh):
         for dep in deps:
             budgets.enforce(svc, dep, budget.action, reason=REASON)
@@ -83,4 +85,5 @@ def lift(svc: Services, tenant_id: str) -> None:
     """Resume the deployments the tenant's budget paused (the admin changed it)."""
     for dep in _deployments(svc, tenant_id):
         if dep.status == Status.PAUSED and dep.paused_reason == REASON:
+            tally.count("budget_actions", action="pause", event="lifted")
             scaling.start(svc, dep)

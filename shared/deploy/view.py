@@ -3,7 +3,7 @@ deletion progress, cost) and its recent logs."""
 
 from __future__ import annotations
 
-from shared.deploy import progress, records, tasks
+from shared.deploy import learned_eta, progress, records, tasks
 from shared.deploy.green import generation_record
 from shared.schemas.deployments import CostInfo, DeletionInfo, DeploymentResponse, DeploymentSummary
 from shared.schemas.states import Status
@@ -42,6 +42,7 @@ def view(svc: Services, dep: Deployment) -> DeploymentResponse:
     if dep.error is not None:
         errors.append(dep.error.message)
     cost = progress.cost(dep, now)
+    estimated, eta = learned_eta.estimate(svc, dep, now)
     shared = dep.model_dump(include=SHARED_VIEW_FIELDS)
     if not dep.generations and dep.ready_at is not None:  # the first generation, before any update
         shared["generations"] = [generation_record(dep, tasks.deploy_task_id(dep.deployment_id)).model_dump()]
@@ -52,7 +53,8 @@ def view(svc: Services, dep: Deployment) -> DeploymentResponse:
         progress=percent,
         errors=errors,
         warnings=list(dep.worker_warnings),
-        estimated_ready_at=progress.estimated_ready_at(dep, now, svc.settings.sandbox_time_scale),
+        estimated_ready_at=estimated,
+        eta=eta,
         worker_image=dep.worker.get("image"),
         worker_reason=dep.worker.get("reason"),
         deletion=deletion_info(dep),

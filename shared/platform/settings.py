@@ -79,6 +79,10 @@ class Settings(BaseModel):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     # The OpenAI proxy: a whole answer, or the gap between streamed chunks (under the function's 300 s).
     inference_timeout_seconds: float = Field(default=280.0, gt=0)
+    # How long a proxied call waits for a worker of a scaled-to-zero deployment when the caller sends no
+    # X-Scale-Up-Timeout, and the most it may ask (runsync's 120 s wait and the function's 300 s leave room).
+    scale_up_timeout_seconds: float = Field(default=60.0, ge=0)
+    scale_up_timeout_max_seconds: float = Field(default=150.0, ge=0, le=3600)
 
     # Deadlines and pacing of the deployment steps (seconds).
     step_lease_seconds: float = Field(default=120.0, gt=0)
@@ -159,6 +163,8 @@ class Settings(BaseModel):
                 "LONG_REQUESTS_MAX + QUEUE_WORKERS must stay below SERVER_THREADS, so short requests and "
                 "the task dispatcher always find a free thread"
             )
+        if self.scale_up_timeout_seconds > self.scale_up_timeout_max_seconds:
+            raise ValueError("SCALE_UP_TIMEOUT_SECONDS must not exceed SCALE_UP_TIMEOUT_MAX_SECONDS")
         return self
 
     @model_validator(mode="after")

@@ -57,22 +57,17 @@ def check_job_id(job_id: str) -> str:
 
 def run(svc: Services, dep: Deployment, body: dict[str, Any]) -> dict[str, Any]:
     with connect(svc, dep) as runtime, upstream_errors(dep):
-        return _job(runtime.run(body), dep)
-
-
-def runsync(svc: Services, dep: Deployment, body: dict[str, Any], wait_ms: int) -> dict[str, Any]:
-    with connect(svc, dep) as runtime, upstream_errors(dep):
-        return _job(runtime.runsync(body, wait_ms), dep)
+        return job_view(runtime.run(body), dep)
 
 
 def status(svc: Services, dep: Deployment, job_id: str) -> dict[str, Any]:
     check_job_id(job_id)
-    return _job(_on_job_endpoint(svc, dep, job_id, lambda runtime: runtime.status(job_id)), dep)
+    return job_view(_on_job_endpoint(svc, dep, job_id, lambda runtime: runtime.status(job_id)), dep)
 
 
 def cancel(svc: Services, dep: Deployment, job_id: str) -> dict[str, Any]:
     check_job_id(job_id)
-    return _job(_on_job_endpoint(svc, dep, job_id, lambda runtime: runtime.cancel(job_id)), dep)
+    return job_view(_on_job_endpoint(svc, dep, job_id, lambda runtime: runtime.cancel(job_id)), dep)
 
 
 def stream(svc: Services, dep: Deployment, job_id: str) -> dict[str, Any]:
@@ -114,7 +109,7 @@ def _where(dep: Deployment) -> dict[str, Any]:
     return {"deployment_id": dep.deployment_id}
 
 
-def _job(data: Any, dep: Deployment) -> dict[str, Any]:
+def job_view(data: Any, dep: Deployment) -> dict[str, Any]:
     if not isinstance(data, dict) or "id" not in data:
         raise BadGatewayError("Runpod answered with something that is not a job", _where(dep))
     return {**data, "deployment_id": dep.deployment_id}

@@ -10,6 +10,8 @@ from shared.clients.header_tokens import check_token
 from shared.platform.clock import Timestamp
 from shared.sandbox.keys import Scenario
 from shared.schemas.budgets import Budget, BudgetState
+from shared.schemas.eta import EtaInfo
+from shared.schemas.model_cache import MODEL_CACHE_FIELD, ModelCache, NetworkVolumeInfo
 from shared.schemas.placement import Placement
 from shared.schemas.rules import (
     DEPLOYMENT_NAME,
@@ -82,6 +84,7 @@ class CreateDeploymentRequest(BaseModel):
         description="Most USD per GPU-hour you accept: pools above it are never chosen, neither at first nor when "
         "re-placement widens the pools (no pool that fits under it: 422 price_ceiling_too_low)",
     )
+    model_cache: ModelCache = Field(default="none", description=MODEL_CACHE_FIELD)
 
     @field_validator("user_runpod_key", "user_hf_token")
     @classmethod
@@ -187,6 +190,9 @@ class DeploymentResponse(BaseModel):
     worker_metadata: dict[str, Any] = {}
     steps: list[StepRecord] = []
     estimated_ready_at: Timestamp | None = None
+    eta: EtaInfo | None = Field(default=None, description="Which estimate estimated_ready_at used (until ready)")
+    model_cache: ModelCache = "none"
+    network_volume: NetworkVolumeInfo | None = Field(default=None, description="The model cache's Runpod volume")
     gpu_pools: list[str] = []
     gpu_count: int = 1
     gpu_reason: str | None = None

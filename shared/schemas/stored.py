@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.platform.clock import Timestamp
 from shared.schemas.budgets import Budget, BudgetState
+from shared.schemas.model_cache import ModelCache, NetworkVolumeInfo
 from shared.schemas.states import Status
 
 HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$")
@@ -155,6 +156,8 @@ class Deployment(BaseModel):
     auto_pause_unhealthy: bool = False  # shared/deploy/crash_watch.py
     max_price_per_gpu_hour: float | None = None  # the user's ceiling: sizing.choose and replacement honour it
     unhealthy_since: Timestamp | None = None  # every worker unhealthy (crash-looping) since
+    model_cache: ModelCache = "none"  # shared/deploy/model_cache.py
+    network_volume: NetworkVolumeInfo | None = None  # the tenant's volume attached to the endpoint
     sandbox: bool = False  # runs against the simulated Runpod (key `sandbox`): free, never reaches Runpod
     sandbox_scenario: str | None = None  # ok, crash_loop, no_capacity or slow_start (sandbox only)
     launch: dict[str, Any] = {}  # a seed 004 node launch's own fields (region, gpu asked, ...): shared/deploy/nodes.py

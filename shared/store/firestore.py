@@ -82,6 +82,8 @@ COMPOSITE_INDEXES: tuple[CompositeIndex, ...] = (
     _listing("model_id"),
     _listing("status", "model_id"),
     *_fleet_listing(),
+    # shared/deploy/learned_eta.py: one pool and VRAM bucket's newest samples.
+    CompositeIndex("eta_samples", ("key",), (("at", "DESCENDING"),)),
 )
 
 

@@ -1,4 +1,4 @@
-"""Runpod's REST v2 management API (`/v2/serverless...`, `/v2/catalog`) for one key.
+"""Runpod's REST v2 management API (`/v2/serverless...`, `/v2/network-volumes`, `/v2/catalog`) for one key.
 
 Also the two runtime calls the deployment engine makes with the same key: an endpoint's health and
 the URL its callers run jobs on.
@@ -51,6 +51,17 @@ class RunpodClient(Connection):
             if exc.kind == "not_found":
                 return False
             raise
+
+    # ---- network volumes (the model cache) ----
+
+    def list_network_volumes(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v2/network-volumes").get("networkVolumes", []))
+
+    def create_network_volume(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/v2/network-volumes", json=body)
+
+    def update_network_volume(self, volume_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("PATCH", f"/v2/network-volumes/{volume_id}", json=body)
 
     # ---- workers and the GPU catalog ----
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from shared.accounts.credentials import deployment_runpod
 from shared.clients.runpod import RunpodError
-from shared.deploy import notify, purge, tasks
+from shared.deploy import meter, notify, purge, tasks
 from shared.deploy.commit import Move
 from shared.deploy.green import green_endpoint_ids, is_generation_of
 from shared.deploy.step_context import StepContext
@@ -41,6 +41,7 @@ def cleanup(ctx: StepContext) -> None:
                 max_attempts=ctx.settings.cleanup_max_attempts,
             )
             return
+    meter.close_at_removal(ctx.svc, dep, ctx.svc.now())  # before the move: a crash after it must not lose it
     gone = ", ".join(sorted(ids)) or "none existed"
     deleted = dep.status in (Status.DELETING, Status.CLEANUP_FAILED)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from shared.accounts.credentials import deployment_runpod
 from shared.clients.runpod import RunpodError
-from shared.deploy import records
+from shared.deploy import model_cache, records
 from shared.deploy.commit import Move
 from shared.deploy.step_context import StepContext
 from shared.deploy.steps import replacement
@@ -60,11 +60,30 @@ def endpoint_body(svc: Services, dep: Deployment) -> dict[str, Any]:
     }
     if dep.data_center_ids:
         body["dataCenterIds"] = dep.data_center_ids
+    if dep.network_volume is not None:
+        env["HF_HOME"] = model_cache.HF_HOME
+        body.update(model_cache.endpoint_fields(dep.network_volume))
     return body
 
 
 def create_endpoint(ctx: StepContext) -> None:
     with deployment_runpod(ctx.svc, ctx.dep) as client:
+        if (
+            ctx.dep.model_cache == "network_volume"
+            and ctx.dep.network_volume is None
+            and not ctx.dep.runpod_endpoint_id
+        ):
+            volume = model_cache.provision(ctx.svc, client, ctx.dep)
+
+            def attach(d: Deployment) -> None:
+                d.network_volume = volume
+
+            if not ctx.save(attach):
+                return  # our claim is gone; whoever holds it finds the volume by name
+            reuse = "created" if volume.created else "reused"
+            ctx.log(
+                "INFO", f"Model cache: network volume {volume.id} {reuse} in {volume.data_center}; workers pinned there"
+            )
         endpoint_id, how = find_or_create(ctx.svc, client, ctx.dep)
         url = client.runtime_url(endpoint_id, "run")
 

@@ -38,7 +38,7 @@ class ManagementApi(CapacitySim):
             f"{e.json_path}: {e.message}"
             for e in sorted(spec_validator(schema).iter_errors(body), key=lambda e: e.json_path)
         ]
-        errors += semantic_errors(body, creating=method == "POST")
+        errors += semantic_errors(body, creating=method == "POST", schema=schema)
         if errors:
             return self._violation(self.schema_error_status, f"{method} {route.template} violates {schema}", errors)
         return None
@@ -52,6 +52,10 @@ class ManagementApi(CapacitySim):
             ("DELETE", "/v2/serverless/{id}"): self._delete,
             ("GET", "/v2/serverless/{id}/workers"): self._list_workers,
             ("GET", "/v2/serverless/{id}/workers/{workerId}/logs"): self._worker_logs,
+            ("GET", "/v2/network-volumes"): self._list_volumes,
+            ("POST", "/v2/network-volumes"): self._create_volume,
+            ("PATCH", "/v2/network-volumes/{id}"): self._update_volume,
+            ("DELETE", "/v2/network-volumes/{id}"): self._delete_volume,
             ("GET", "/v2/catalog/gpus"): self._list_gpus,
             ("GET", "/v2/catalog/gpus/{id}"): self._get_gpu,
         }
@@ -190,6 +194,41 @@ class ManagementApi(CapacitySim):
         headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return Response(200, body="".join(events).encode(), headers=headers)
 
+    # ---- network volumes (each belongs to the account of the key that created it) ----
+
+    def _list_volumes(self, params: dict[str, str], body: Any) -> Response:
+        mine = [v for v in self.volumes.values() if v["_account"] == self._caller_account]
+        return Response(200, {"networkVolumes": [_public(v) for v in mine]})
+
+    def _create_volume(self, params: dict[str, str], body: dict[str, Any]) -> Response:
+        if body["dataCenter"] not in DATA_CENTERS:
+            return problem(400, f"unknown data center {body['dataCenter']}")
+        volume_id = "vol" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+        volume = {"id": volume_id, "type": "STANDARD", **body, "_account": self._caller_account}
+        self.volumes[volume_id] = volume
+        self.volumes_created.append(_public(volume))
+        return Response(201, _public(volume))
+
+    def _own_volume(self, volume_id: str) -> dict[str, Any] | None:
+        volume = self.volumes.get(volume_id)
+        return volume if volume is not None and volume["_account"] == self._caller_account else None
+
+    def _update_volume(self, params: dict[str, str], body: dict[str, Any]) -> Response:
+        volume = self._own_volume(params["id"])
+        if volume is None:
+            return problem(404, f"network volume {params['id']} not found")
+        if body.get("size", volume["size"]) < volume["size"]:
+            return problem(400, "network volume storage cannot be reduced")
+        volume.update(body)
+        return Response(200, _public(volume))
+
+    def _delete_volume(self, params: dict[str, str], body: Any) -> Response:
+        if self._own_volume(params["id"]) is None:
+            return problem(404, f"network volume {params['id']} not found")
+        del self.volumes[params["id"]]
+        self.volumes_deleted.append(params["id"])
+        return Response(204)
+
     def _list_gpus(self, params: dict[str, str], body: Any) -> Response:
         refusal = self._catalog_query_refusal()
         if refusal is not None:
@@ -239,6 +278,10 @@ class ManagementApi(CapacitySim):
 
 
 LEVELS = ["NONE", "LOW", "MEDIUM", "HIGH"]
+
+
+def _public(volume: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in volume.items() if not k.startswith("_")}
 
 
 def _version(text: str) -> tuple[int, int]:

@@ -66,7 +66,10 @@ class RuntimeApi(RunpodState):
         job = self.jobs.get(job_id or "")
         if job_id is not None and (job is None or job["endpoint_id"] != endpoint_id):
             return Response(404, {"error": f"job {job_id} not found"})
-        can_run = self.worker_state(endpoint_id) not in ("initializing", "unhealthy", "throttled")
+        if op in ("run", "runsync"):
+            self._wake(endpoint_id)
+        cannot = ("initializing", "unhealthy", "throttled") + (("none",) if self.scale_up_seconds is not None else ())
+        can_run = self.worker_state(endpoint_id) not in cannot
         if op == "health":
             return Response(200, self._health(endpoint_id))
         if op in ("run", "runsync"):

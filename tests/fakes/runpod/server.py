@@ -18,7 +18,8 @@ from tests.fakes.runpod.vllm import OPENAI_PATH, VllmWorker
 class FakeRunpod(VllmWorker, RuntimeApi, ManagementApi):
     """Runpod for tests. Inspect `endpoints`, `created`, `deleted`, `jobs`, `violations`, `fault_counts`, `requests`;
     steer with `faults`, `fail_next`, `hold_next`, `set_worker_state`, `max_workers_quota`, `ready_after_seconds`,
-    `gpus`, `set_availability`, `cuda_versions`, `simulate_capacity` (per-pool cold starts, slots, throttling)."""
+    `scale_up_seconds`, `gpus`, `set_availability`, `cuda_versions`, `simulate_capacity` (per-pool cold starts,
+    slots, throttling)."""
 
     def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: Any) -> Response:
         hold = self._take_hold(method, path)  # waited on outside the lock: other requests go on

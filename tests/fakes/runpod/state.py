@@ -138,11 +138,18 @@ class RunpodState(FakeServer):
         self.endpoints: dict[str, dict[str, Any]] = {}  # live endpoints, as the API shows them
         self.created: list[dict[str, Any]] = []  # snapshot of every endpoint ever created
         self.deleted: list[str] = []
+        self.volumes: dict[str, dict[str, Any]] = {}  # live network volumes (with their account under "_account")
+        self.volumes_created: list[dict[str, Any]] = []  # every network volume ever created
+        self.volumes_deleted: list[str] = []
         self.jobs: dict[str, dict[str, Any]] = {}
         self.violations: list[str] = []
         self.fault_counts: Counter[str] = Counter()
         self.scripted = ScriptedFaults()
         self._warm_since: dict[str, float] = {}  # endpoint id -> when workers.min became >= 1
+        # Scale from zero: None = jobs run on an endpoint without workers (the fake's shortcut); a number =
+        # a job on such an endpoint wakes a worker, initializing that many seconds, and waits for it.
+        self.scale_up_seconds: float | None = None
+        self._woken: dict[str, float] = {}  # endpoint id -> initializing seconds of its woken worker
         self._warm_total: dict[str, float] = {}  # endpoint id -> seconds its worker was up before (worker_seconds)
         self._worker_state_all: str | None = None
         self._worker_state: dict[str, str] = {}
@@ -226,8 +233,16 @@ class RunpodState(FakeServer):
             return self._started_state(endpoint_id, since)
 
     def _started_state(self, endpoint_id: str, since: float) -> str:
-        """A started worker's state: initializing for ready_after_seconds, then idle (capacity.py refines it)."""
-        return "initializing" if time.monotonic() - since < self.ready_after_seconds else "idle"
+        """A started worker's state: initializing for ready_after_seconds (a woken worker: scale_up_seconds),
+        then idle (capacity.py refines it)."""
+        starting = self._woken.get(endpoint_id, self.ready_after_seconds)
+        return "initializing" if time.monotonic() - since < starting else "idle"
+
+    def _wake(self, endpoint_id: str) -> None:
+        """Work arrived at an endpoint without workers: in scale-from-zero mode one starts (stays up after)."""
+        if self.scale_up_seconds is not None and self.worker_state(endpoint_id) == "none":
+            self._warm_since[endpoint_id] = time.monotonic()
+            self._woken[endpoint_id] = self.scale_up_seconds
 
     def worker_seconds(self, endpoint_id: str) -> float:
         """Seconds the endpoint's one simulated worker has been up (initializing or idle: what Runpod bills),
@@ -239,6 +254,7 @@ class RunpodState(FakeServer):
     def _cool(self, endpoint_id: str) -> None:
         """The worker stops (workers.min < 1, or the endpoint is deleted): add its time up to the total."""
         since = self._warm_since.pop(endpoint_id, None)
+        self._woken.pop(endpoint_id, None)
         if since is not None:
             self._warm_total[endpoint_id] = self._warm_total.get(endpoint_id, 0.0) + time.monotonic() - since
 
