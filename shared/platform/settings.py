@@ -62,8 +62,7 @@ class Settings(BaseModel):
     sandbox_poll_interval_seconds: float = Field(default=1.0, gt=0)  # wait_ready's pace on a sandbox endpoint
 
     rate_limit_per_minute: int = Field(default=100, ge=1)
-    # What each tenant tier may do: a path to a JSON file or the JSON itself (shared/catalog/data/tiers.json's
-    # shape); unset: that shipped table (seed 004's).
+    # What each tier may do: a JSON file's path or the JSON (data/tiers.json's shape); unset: seed 004's table.
     tiers: str | None = None
     # GET /metrics without the admin token (for a Prometheus scraper); by default it needs X-Admin-Token.
     metrics_public: bool = False
@@ -79,8 +78,7 @@ class Settings(BaseModel):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     # The OpenAI proxy: a whole answer, or the gap between streamed chunks (under the function's 300 s).
     inference_timeout_seconds: float = Field(default=280.0, gt=0)
-    # How long a proxied call waits for a worker of a scaled-to-zero deployment when the caller sends no
-    # X-Scale-Up-Timeout, and the most it may ask (runsync's 120 s wait and the function's 300 s leave room).
+    # A proxied call's wait for a worker without X-Scale-Up-Timeout, and the most it may ask (under 300 s).
     scale_up_timeout_seconds: float = Field(default=60.0, ge=0)
     scale_up_timeout_max_seconds: float = Field(default=150.0, ge=0, le=3600)
 
@@ -89,8 +87,7 @@ class Settings(BaseModel):
     step_timeout_seconds: float = Field(default=600.0, gt=0)
     deploy_timeout_seconds: float = Field(default=3600.0, gt=0)
     ready_poll_interval_seconds: float = Field(default=15.0, gt=0)
-    # No worker started this long (throttled, or none initializing): widen the endpoint's pools. price_only is
-    # the old placement (cheapest pools, no catalog, no re-placement), kept as a fallback.
+    # No worker started this long: widen the pools. price_only: the old placement (no catalog), a fallback.
     placement_timeout_seconds: float = Field(default=180.0, gt=0)
     placement_mode: Literal["availability", "price_only"] = "availability"
     # A green update: how long the previous endpoint may finish its jobs before it is deleted.
@@ -109,7 +106,7 @@ class Settings(BaseModel):
     orphan_grace_seconds: float = Field(default=3600.0, ge=0)
     # Report (stats and log) what the sweep would delete, delete nothing.
     reconcile_dry_run: bool = False
-    # One run's bounds; what is left over is picked up by the next run (cursors kept in the store).
+    # One run's bounds; the next run picks up what is left (cursors kept in the store).
     reconcile_time_budget_seconds: float = Field(default=240.0, gt=0)
     reconcile_max_accounts: int = Field(default=50, ge=1)
 
